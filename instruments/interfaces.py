@@ -1,0 +1,173 @@
+"""Vendor-neutral instrument interfaces: what measurements may ask of an instrument.
+
+Every quantity is in SI units or dB-based units named in the method (Hz, s, V, A, dBm, dB).
+Measurements import only this module; they never see SCPI or a vendor's name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from instruments.scpi import ScpiSession
+
+Detector = Literal["rms", "peak", "sample", "negative_peak", "normal"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the instrument says it is (`*IDN?` and `*OPT?`)."""
+
+    manufacturer: str
+    model: str
+    serial: str
+    firmware: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One spectrum-analyzer trace: power per display point against frequency."""
+
+    frequency_hz: np.ndarray
+    power_dbm: np.ndarray
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IQCapture:
+    """Complex baseband samples (volts into 50 ohm, sqrt(W·50)) around a centre frequency."""
+
+    center_frequency_hz: float
+    sample_rate_hz: float
+    iq: np.ndarray
+
+
+class Instrument(ABC):
+    """Base of every driver: owns one SCPI session; knows its identity."""
+
+    #: models this driver speaks for, as `*IDN?` reports them (e.g. ("N9030B", "N9020B"))
+    supported_models: tuple[str, ...] = ()
+
+    def __init__(self, session: ScpiSession) -> None:
+        self.session = session
+        self.identity = self._read_identity()
+
+    @abstractmethod
+    def _read_identity(self) -> Identity:
+        """Query `*IDN?`/`*OPT?` and refuse a model this driver does not speak for."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Return to a known state (`*RST;*CLS`), with the output off."""
+
+    @abstractmethod
+    def make_safe(self) -> None:
+        """Put the instrument in its safe state (outputs off). Never raises on a healthy link."""
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class SignalGenerator(Instrument):
+    @abstractmethod
+    def set_frequency_hz(self, frequency_hz: float) -> None: ...
+
+    @abstractmethod
+    def set_power_dbm(self, power_dbm: float) -> None: ...
+
+    @abstractmethod
+    def set_power_limit_dbm(self, power_dbm: float) -> None:
+        """Instrument-side ceiling on the output level (protects the DUT input)."""
+
+    @abstractmethod
+    def set_rf_output(self, on: bool) -> None: ...
+
+    @abstractmethod
+    def rf_output_is_on(self) -> bool: ...
+
+    @abstractmethod
+    def set_modulation(self, on: bool) -> None: ...
+
+
+class SignalAnalyzer(Instrument):
+    @abstractmethod
+    def configure_sweep(
+        self,
+        center_hz: float,
+        span_hz: float,
+        rbw_hz: float,
+        points: int = 1001,
+        detector: Detector = "rms",
+        reference_level_dbm: float = 10.0,
+        attenuation_db: float = 10.0,
+        vbw_hz: float | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    def single_sweep(self) -> None:
+        """Run one sweep and return when it has completed (`INIT:IMM;*OPC?`)."""
+
+    @abstractmethod
+    def fetch_trace(self) -> Trace:
+        """The last completed trace, transferred as a binary block."""
+
+    @abstractmethod
+    def peak_marker(self) -> tuple[float, float]:
+        """(frequency_hz, power_dbm) of the highest point of the last trace."""
+
+    def supports_iq_capture(self) -> bool:
+        return False
+
+    def capture_iq(
+        self, center_hz: float, sample_rate_hz: float, duration_s: float
+    ) -> IQCapture:
+        """Phase-coherent IQ capture (shared 10 MHz reference); optional capability."""
+        raise NotImplementedError(f"{type(self).__name__} has no IQ capture")
+
+
+class PowerMeter(Instrument):
+    @abstractmethod
+    def set_frequency_hz(self, frequency_hz: float) -> None:
+        """Frequency for the sensor's cal-factor correction."""
+
+    @abstractmethod
+    def zero(self) -> None:
+        """Zero the sensor (no RF applied)."""
+
+    @abstractmethod
+    def set_averaging(self, count: int) -> None: ...
+
+    @abstractmethod
+    def measure_power_dbm(self) -> float:
+        """One settled average-power reading in dBm."""
+
+
+class DCSupply(Instrument):
+    #: channel numbers this model has (1-based, as printed on the front panel)
+    channels: tuple[int, ...] = (1,)
+
+    @abstractmethod
+    def set_voltage_v(self, channel: int, voltage_v: float) -> None: ...
+
+    @abstractmethod
+    def set_current_limit_a(self, channel: int, current_a: float) -> None: ...
+
+    @abstractmethod
+    def set_output(self, channel: int, on: bool) -> None: ...
+
+    @abstractmethod
+    def output_is_on(self, channel: int) -> bool: ...
+
+    @abstractmethod
+    def measure_voltage_v(self, channel: int) -> float: ...
+
+    @abstractmethod
+    def measure_current_a(self, channel: int) -> float: ...
+
+    def make_safe(self) -> None:
+        for channel in self.channels:
+            self.set_output(channel, False)

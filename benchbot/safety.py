@@ -1,0 +1,142 @@
+"""Plan x bench checks, run before any instrument is touched.
+
+:func:`check_plan_against_bench` refuses a run (one :class:`SafetyError` listing every
+violation) when a role the plan needs is missing from the bench, a path-loss table does not cover
+a step frequency, any sweep point would drive the DUT input above
+``dut.safe_operating_area.max_rf_input_dbm``, or a supply setting is outside the SOA.
+
+The RF check is done on the very generator setpoints the engine will send
+(:func:`generator_levels_dbm`), referred back to the DUT input through the input path loss:
+``P_DUT,in = P_gen - L_in(f)``; with ``reference_plane: dut_input`` the setpoint is
+``P_gen = level + L_in(f)``, with ``generator_output`` it is the level itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchbot.bench import BenchDefinition, PathLoss
+from benchbot.plan import ROLE_GENERATOR, Plan, PowerSweepStep
+
+#: dB allowed above the SOA for float round-off only (level + loss - loss)
+_ROUND_OFF_DB = 1e-6
+
+
+class SafetyError(Exception):
+    """The plan must not run on this bench; ``.violations`` lists every reason."""
+
+    def __init__(self, violations: list[str]) -> None:
+        self.violations = list(violations)
+        n = len(self.violations)
+        head = f"refusing to run: {n} safety violation{'s' if n > 1 else ''}"
+        super().__init__("\n".join([head, *(f"  - {v}" for v in self.violations)]))
+
+
+def _ghz(frequency_hz: float) -> str:
+    return f"{frequency_hz / 1e9:g} GHz"
+
+
+def _input_loss(step: PowerSweepStep, bench: BenchDefinition) -> PathLoss:
+    entry = bench.instruments.get(ROLE_GENERATOR)
+    if entry is None or entry.path_loss is None:
+        raise SafetyError([f"step {step.name!r}: bench {bench.name!r} has no path_loss for "
+                           f"role {ROLE_GENERATOR!r} (generator port -> DUT input)"])
+    uncovered = [f for f in step.frequencies_hz if not entry.path_loss.covers(f)]
+    if uncovered:
+        raise SafetyError([_uncovered(step, ROLE_GENERATOR, entry.path_loss, uncovered)])
+    return entry.path_loss
+
+
+def _uncovered(step: PowerSweepStep, role: str, table: PathLoss, freqs: list[float]) -> str:
+    lo, hi = table.range_hz
+    return (f"step {step.name!r}: {', '.join(_ghz(f) for f in freqs)} outside the path-loss "
+            f"table of role {role!r} ({_ghz(lo)} to {_ghz(hi)})")
+
+
+def generator_levels_dbm(step: PowerSweepStep, bench: BenchDefinition) -> np.ndarray:
+    """Generator setpoints in dBm, shape (frequencies, levels), in the order the step sweeps.
+
+    Raises :class:`SafetyError` when the generator's path-loss table is missing or does not
+    cover a step frequency.
+    """
+    levels = step.levels_dbm()
+    if step.reference_plane == "generator_output":
+        return np.tile(levels, (len(step.frequencies_hz), 1))
+    loss = np.asarray(_input_loss(step, bench).loss_db_at(np.asarray(step.frequencies_hz)))
+    return levels[None, :] + loss[:, None]
+
+
+def dut_input_levels_dbm(step: PowerSweepStep, bench: BenchDefinition) -> np.ndarray:
+    """Power at the DUT input plane in dBm, shape (frequencies, levels)."""
+    loss = np.asarray(_input_loss(step, bench).loss_db_at(np.asarray(step.frequencies_hz)))
+    return generator_levels_dbm(step, bench) - loss[:, None]
+
+
+def _rf_input_violation(step: PowerSweepStep, bench: BenchDefinition, max_dbm: float) -> str | None:
+    """The first sweep point (in sweep order) above the SOA, described; None if all are safe."""
+    levels = step.levels_dbm()
+    setpoints = generator_levels_dbm(step, bench)
+    dut_in = dut_input_levels_dbm(step, bench)
+    bad = np.argwhere(dut_in > max_dbm + _ROUND_OFF_DB)
+    if bad.size == 0:
+        return None
+    fi, li = (int(i) for i in bad[0])
+    return (
+        f"step {step.name!r}: at {_ghz(step.frequencies_hz[fi])}, level {levels[li]:g} dBm "
+        f"({step.reference_plane}) puts {dut_in[fi, li]:.2f} dBm at the DUT input (generator "
+        f"{setpoints[fi, li]:.2f} dBm) > dut.safe_operating_area.max_rf_input_dbm "
+        f"{max_dbm:g} dBm; {len(bad)} of {dut_in.size} points exceed it"
+    )
+
+
+def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
+    """Raise :class:`SafetyError` listing every reason ``plan`` must not run on ``bench``."""
+    violations: list[str] = []
+    needed: dict[str, str] = {r: "plan roles" for r in plan.roles}
+    for step in plan.steps:
+        for role in step.required_roles():
+            needed.setdefault(role, f"step {step.name!r}")
+    for s in plan.conditions.supplies:
+        needed.setdefault(s.role, f"supply {s.name!r}")
+    for role, who in needed.items():
+        if role not in bench.instruments:
+            violations.append(f"role {role!r} ({who}) has no instrument in bench {bench.name!r}; "
+                              f"bench roles: {', '.join(bench.instruments)}")
+
+    soa = plan.dut.safe_operating_area
+    for step in plan.steps:
+        tables_ok = True
+        for role in step.path_loss_roles():
+            entry = bench.instruments.get(role)
+            if entry is None:
+                tables_ok = False
+            elif entry.path_loss is None:
+                tables_ok = False
+                violations.append(f"step {step.name!r}: role {role!r} has no path_loss in bench "
+                                  f"{bench.name!r}; powers cannot be referred to the DUT")
+            else:
+                uncovered = [f for f in step.frequencies_hz if not entry.path_loss.covers(f)]
+                if uncovered:
+                    tables_ok = False
+                    violations.append(_uncovered(step, role, entry.path_loss, uncovered))
+        if tables_ok:
+            found = _rf_input_violation(step, bench, soa.max_rf_input_dbm)
+            if found:
+                violations.append(found)
+        elif step.reference_plane == "dut_input" and step.input_power_dbm.stop > (
+            soa.max_rf_input_dbm + _ROUND_OFF_DB
+        ):
+            violations.append(f"step {step.name!r}: level {step.input_power_dbm.stop:g} dBm at "
+                              f"the DUT input > dut.safe_operating_area.max_rf_input_dbm "
+                              f"{soa.max_rf_input_dbm:g} dBm")
+
+    for s in plan.conditions.supplies:
+        if s.voltage_v > soa.max_supply_voltage_v:
+            violations.append(f"supply {s.name!r}: {s.voltage_v:g} V > dut.safe_operating_area."
+                              f"max_supply_voltage_v {soa.max_supply_voltage_v:g} V")
+        if s.current_limit_a > soa.max_supply_current_a:
+            violations.append(f"supply {s.name!r}: current limit {s.current_limit_a:g} A > "
+                              f"dut.safe_operating_area.max_supply_current_a "
+                              f"{soa.max_supply_current_a:g} A")
+    if violations:
+        raise SafetyError(violations)

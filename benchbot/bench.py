@@ -306,6 +306,7 @@ class InstrumentEntry(_Model):
     resource: str = Field(min_length=1, description="VISA resource, or 'simulated'")
     simulator: str | None = Field(default=None, description="simulator model key")
     options: dict[str, Any] = Field(default_factory=dict, description="driver options")
+    timeout_s: float = Field(default=5.0, gt=0, le=600, description="VISA I/O timeout, s")
     path_loss: PathLoss | None = Field(default=None, description="instrument port <-> DUT plane")
 
     @model_validator(mode="after")

@@ -1,0 +1,208 @@
+"""`benchbot` command line: run, validate, show, sim, schema.
+
+Exit status of `run`: 0 pass (marginal included), 1 fail, 3 invalid plan or bench (nothing
+touched), 4 error during the run, 5 aborted (Ctrl-C / SIGTERM). 2 is argparse's usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchbot import simbench
+from benchbot.bench import BenchDefinition, BenchError, builtin_bench_path, load_bench
+from benchbot.console import RichProgress, metrics_tables, verdict_text
+from benchbot.limits import Verdict
+from benchbot.plan import PlanError, load_plan, plan_json_schema
+from benchbot.safety import SafetyError, check_plan_against_bench
+
+EXIT_PASS, EXIT_FAIL, EXIT_INVALID, EXIT_ERROR, EXIT_ABORTED = 0, 1, 3, 4, 5
+EXIT_BY_VERDICT = {
+    Verdict.PASS: EXIT_PASS, Verdict.MARGINAL: EXIT_PASS, Verdict.FAIL: EXIT_FAIL,
+    Verdict.ERROR: EXIT_ERROR, Verdict.ABORTED: EXIT_ABORTED,
+}
+SIMULATED_RESOURCE = "simulated"
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (PlanError, BenchError, SafetyError, simbench.SimulationError) as exc:
+        errors.print(f"[bold red]refused:[/] {exc}", markup=True, highlight=False)
+        return EXIT_INVALID
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="benchbot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a test plan (default: on the built-in simulated bench)")
+    run.add_argument("plan", type=Path)
+    run.add_argument("--bench", type=Path, help="bench file (default: built-in simulated bench)")
+    run.add_argument("--results-dir", type=Path, default=Path("results"))
+    run.add_argument("--visa-library", default="@py", help="pyvisa backend (default @py)")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check a plan (and bench) without touching any")
+    validate.add_argument("plan", type=Path)
+    validate.add_argument("--bench", type=Path)
+    validate.set_defaults(func=cmd_validate)
+
+    show = sub.add_parser("show", help="summarise an HDF5 run record")
+    show.add_argument("record", type=Path)
+    show.set_defaults(func=cmd_show)
+
+    sim = sub.add_parser("sim", help="serve the simulated bench until Ctrl-C")
+    sim.add_argument("--bench", type=Path, help="bench file with a simulation block")
+    sim.add_argument("--write-bench", type=Path,
+                     help="also write a bench file pointing at the served resources")
+    sim.set_defaults(func=cmd_sim)
+
+    schema = sub.add_parser("schema", help="print the plan JSON Schema (for editors)")
+    schema.add_argument("--output", type=Path)
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def _bench(path: Path | None) -> tuple[BenchDefinition, str]:
+    path = path or builtin_bench_path()
+    return load_bench(path), Path(path).read_text(encoding="utf-8")
+
+
+def _is_simulated(bench: BenchDefinition) -> bool:
+    return all(e.resource == SIMULATED_RESOURCE for e in bench.instruments.values())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchbot.runner import RunRequest, run  # heavy imports only when running
+
+    plan = load_plan(args.plan)
+    bench, bench_text = _bench(args.bench)
+    check_plan_against_bench(plan, bench)
+    request = RunRequest(
+        plan=plan, plan_text=args.plan.read_text(encoding="utf-8"), bench=bench,
+        bench_text=bench_text, results_dir=args.results_dir, visa_library=args.visa_library,
+    )
+    console.print(f"plan [bold]{plan.name}[/] v{plan.version} · DUT {plan.dut.part_number} "
+                  f"s/n {plan.dut.serial} · bench [bold]{bench.name}[/]")
+    with _sigterm_as_interrupt():
+        if _is_simulated(bench):
+            seed = (bench.simulation or {}).get("seed")
+            with simbench.running(bench) as (served, _):
+                console.print(f"simulated bench on loopback (seed {seed})")
+                outcome = _run(request, served, simulated=True, seed=seed)
+        else:
+            outcome = _run(request, bench, simulated=False, seed=None)
+    for table in metrics_tables(outcome.metrics):
+        console.print(table)
+    if outcome.error:
+        errors.print(f"[bold red]{outcome.status}:[/] {outcome.error}", highlight=False)
+    console.print(f"verdict {verdict_text(outcome.verdict)} · status {outcome.status}")
+    console.print(f"record: {outcome.record_path}")
+    return EXIT_BY_VERDICT[outcome.verdict]
+
+
+def _run(request, bench: BenchDefinition, simulated: bool, seed: int | None):  # noqa: ANN001, ANN202
+    from dataclasses import replace
+
+    from benchbot.runner import run
+
+    request = replace(request, bench=bench, simulated=simulated, simulator_seed=seed)
+    with RichProgress(console, len(request.plan.steps)) as progress:
+        return run(request, progress)
+
+
+class _sigterm_as_interrupt:
+    """SIGTERM (a supervisor stopping us) takes the same safe path as Ctrl-C."""
+
+    def __enter__(self) -> None:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._raise)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    plan = load_plan(args.plan)
+    bench, _ = _bench(args.bench)
+    check_plan_against_bench(plan, bench)
+    points = sum(len(s.frequencies_hz) * len(s.input_power_dbm.levels_dbm()) for s in plan.steps)
+    console.print(f"[bold green]valid[/]: {args.plan} — plan {plan.name} v{plan.version}, "
+                  f"{len(plan.steps)} step(s), {points} points, roles {', '.join(plan.roles)}; "
+                  f"safe on bench {bench.name}")
+    return EXIT_PASS
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from benchbot.results.reader import open_record
+
+    summary = open_record(args.record)
+    meta = Table.grid(padding=(0, 2))
+    for key, value in summary.headline().items():
+        meta.add_row(f"[bold]{key}[/]", str(value))
+    console.print(meta)
+    for step in summary.steps:
+        table = Table(title=f"step {step.name} ({step.kind}) — {step.verdict}", header_style="bold")
+        for column in ("metric", "condition", "value", "unit", "min", "max", "verdict"):
+            table.add_column(column)
+        for m in step.metrics:
+            table.add_row(*(str(m.get(k, "")) for k in ("metric", "condition", "value", "unit",
+                                                        "min", "max", "verdict")))
+        console.print(table)
+    for event in summary.events:
+        console.print(f"  {event}")
+    return EXIT_PASS
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    import yaml
+
+    bench, _ = _bench(args.bench)
+    with simbench.running(bench) as (served, _):
+        table = Table(title=f"simulated bench {bench.name}", header_style="bold")
+        for column in ("role", "model", "VISA resource"):
+            table.add_column(column)
+        for role, entry in served.instruments.items():
+            table.add_row(role, entry.simulator or "", entry.resource)
+        console.print(table)
+        if args.write_bench:
+            data = served.model_dump(mode="json", exclude_none=True, by_alias=True)
+            args.write_bench.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+            console.print(f"bench file for these resources: {args.write_bench}")
+        console.print("serving until Ctrl-C …")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopped")
+    return EXIT_PASS
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(plan_json_schema(), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_PASS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

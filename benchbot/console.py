@@ -1,0 +1,121 @@
+"""What a lab engineer sees in the terminal: live progress, the verdict table, summaries."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from benchbot.limits import MetricResult, Verdict
+
+VERDICT_STYLE = {
+    Verdict.PASS: "bold green",
+    Verdict.MARGINAL: "bold yellow",
+    Verdict.FAIL: "bold red",
+    Verdict.ERROR: "bold magenta",
+    Verdict.ABORTED: "bold magenta",
+}
+
+
+class RichProgress:
+    """Engine progress listener: one bar for the steps, one for the points of the step."""
+
+    def __init__(self, console: Console, total_steps: int) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self._steps = self.progress.add_task("steps", total=total_steps)
+        self._points: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def step_started(self, index: int, name: str, total_points: int) -> None:
+        self._points = self.progress.add_task(f"  {name} points", total=total_points)
+
+    def point_done(self, index: int) -> None:
+        if self._points is not None:
+            self.progress.advance(self._points)
+
+    def step_finished(self, index: int, name: str, verdict: Verdict) -> None:
+        self.progress.advance(self._steps)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text)
+
+
+def verdict_text(verdict: Verdict) -> str:
+    return f"[{VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/]"
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def _condition(result: MetricResult) -> str:
+    parts = []
+    for key, value in result.condition.items():
+        if key == "frequency_hz":
+            parts.append(f"{value / 1e9:.3f} GHz")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts) or "—"
+
+
+def _limit_text(result: MetricResult) -> str:
+    limit = result.limit
+    if limit is None or (limit.min is None and limit.max is None):
+        return "—"
+    if limit.min is not None and limit.max is not None:
+        return f"{limit.min:g} … {limit.max:g}"
+    return f"≥ {limit.min:g}" if limit.min is not None else f"≤ {limit.max:g}"
+
+
+def metrics_tables(results: list[MetricResult]) -> list[Table]:
+    """One table per step: a row per metric, a column per condition (e.g. frequency)."""
+    tables = []
+    for step in dict.fromkeys(r.step for r in results):
+        rows = [r for r in results if r.step == step]
+        conditions = list(dict.fromkeys(_condition(r) for r in rows))
+        worst = max(r.verdict for r in rows if r.limit is not None) if any(
+            r.limit is not None for r in rows) else None
+        title = f"step {step}" + (f" — {verdict_text(worst)}" if worst else "")
+        table = Table(title=title, header_style="bold", title_justify="left")
+        table.add_column("metric", no_wrap=True)
+        table.add_column("unit")
+        table.add_column("limit", justify="right")
+        for condition in conditions:
+            table.add_column(condition, justify="right")
+        for metric in dict.fromkeys(r.metric for r in rows):
+            cells = {_condition(r): r for r in rows if r.metric == metric}
+            first = next(iter(cells.values()))
+            table.add_row(metric, first.unit, _limit_text(first),
+                          *(_cell(cells.get(c)) for c in conditions))
+        tables.append(table)
+    return tables
+
+
+def _cell(result: MetricResult | None) -> str:
+    if result is None:
+        return ""
+    text = _fmt(result.value)
+    if result.limit is None:
+        return text
+    return f"[{VERDICT_STYLE[result.verdict]}]{text}[/]" + (
+        "" if result.verdict is Verdict.PASS else f" {result.verdict.value}")

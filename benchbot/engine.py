@@ -1,0 +1,229 @@
+"""Run a validated plan on a bench: setup → steps → teardown, safe state on every exit.
+
+Every exit — pass, fail, instrument error, timeout, Ctrl-C — goes through `_make_safe`
+(RF off first, then DC supplies off) and closes the record with its final status, so
+nothing already measured is lost and the DUT is never left powered.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from benchbot.bench import BenchDefinition
+from benchbot.limits import MetricResult, Verdict
+from benchbot.measurements import power_sweep
+from benchbot.plan import Plan, PowerSweepStep
+from benchbot.results.record import RunRecord
+from instruments.interfaces import (
+    DCSupply,
+    Instrument,
+    PowerMeter,
+    SignalAnalyzer,
+    SignalGenerator,
+)
+
+
+class RunAborted(Exception):
+    """The operator (Ctrl-C, SIGTERM) or a supervisor asked the run to stop."""
+
+
+class ProgressListener(Protocol):
+    def step_started(self, index: int, name: str, total_points: int) -> None: ...
+    def point_done(self, index: int) -> None: ...
+    def step_finished(self, index: int, name: str, verdict: Verdict) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class SilentListener:
+    """A listener for callers that want no progress output (tests, agents)."""
+
+    def step_started(self, index: int, name: str, total_points: int) -> None: ...
+    def point_done(self, index: int) -> None: ...
+    def step_finished(self, index: int, name: str, verdict: Verdict) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    record_path: Path
+    status: str
+    verdict: Verdict
+    metrics: list[MetricResult] = field(default_factory=list)
+    error: str | None = None
+
+
+class _Step:
+    """The engine's StepContext for one step: record writes, progress and abort checks."""
+
+    def __init__(self, engine: Engine, writer: Any, index: int) -> None:
+        self._engine, self._writer, self._index = engine, writer, index
+
+    def write(self, dataset: str, index: tuple[int, ...], values: np.ndarray | float) -> None:
+        self._writer.write(dataset, index, values)
+
+    def add_trace(self, name, x, y, x_units, y_units, attrs) -> None:  # noqa: ANN001
+        self._writer.add_trace(name, x, y, x_units, y_units, attrs)
+
+    def commit(self) -> None:
+        self._writer.flush()
+
+    def point_done(self) -> None:
+        self._engine.listener.point_done(self._index)
+        if self._engine.abort_requested.is_set():
+            raise RunAborted("abort requested")
+
+    def log(self, level: str, message: str) -> None:
+        self._engine.record.add_event(level, message)
+
+
+class Engine:
+    """Executes one plan on one bench and owns the run record while it does."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        bench: BenchDefinition,
+        instruments: dict[str, Instrument],
+        record: RunRecord,
+        listener: ProgressListener | None = None,
+    ) -> None:
+        self.plan, self.bench, self.instruments = plan, bench, instruments
+        self.record = record
+        self.listener = listener or SilentListener()
+        self.abort_requested = threading.Event()
+        self.metrics: list[MetricResult] = []
+
+    def run(self) -> RunOutcome:
+        status, verdict, error = "completed", Verdict.PASS, None
+        try:
+            self._record_bench()
+            self._setup()
+            for index, step in enumerate(self.plan.steps):
+                verdict = max(verdict, self._run_step(index, step))
+        except (KeyboardInterrupt, RunAborted) as exc:
+            status, verdict, error = "aborted", Verdict.ABORTED, str(exc) or "interrupted"
+            self.record.add_event("error", f"run aborted: {error}")
+        except Exception as exc:  # an instrument or software fault: the run is in error
+            status, verdict, error = "error", Verdict.ERROR, f"{type(exc).__name__}: {exc}"
+            self.record.add_event("error", f"run error: {error}")
+        finally:
+            self._make_safe()
+            self._store_traffic()
+        path = self.record.close(status=status, verdict=verdict.value)
+        return RunOutcome(path, status, verdict, self.metrics, error)
+
+    # -- phases -------------------------------------------------------------------------
+    def _record_bench(self) -> None:
+        for role, instrument in self.instruments.items():
+            entry = self.bench.instruments[role]
+            ident = instrument.identity
+            self.record.add_instrument(
+                role,
+                idn={"manufacturer": ident.manufacturer, "model": ident.model,
+                     "serial": ident.serial, "firmware": ident.firmware,
+                     "options": ",".join(ident.options)},
+                resource=entry.resource, driver=entry.driver, options=dict(entry.options),
+            )
+        for role, entry in self.bench.instruments.items():
+            if entry.path_loss is not None:
+                self.record.add_path_loss(
+                    role, entry.path_loss.frequency_hz, entry.path_loss.loss_db,
+                    source=f"bench file {self.bench.name}: instruments.{role}.path_loss",
+                )
+
+    def _setup(self) -> None:
+        """Known state first: RF off; then each DUT supply limited before it is enabled."""
+        for instrument in self._all(SignalGenerator):
+            instrument.set_rf_output(False)
+            instrument.set_modulation(False)
+        for meter in self._all(PowerMeter):  # zero with no RF applied, before the DUT is on
+            meter.zero()
+            self.record.add_event("info", f"power meter {self._role_of(meter)} zeroed")
+        for setting in self.plan.conditions.supplies:
+            supply = self._role(setting.role, DCSupply)
+            supply.set_output(setting.channel, False)
+            supply.set_current_limit_a(setting.channel, setting.current_limit_a)
+            supply.set_voltage_v(setting.channel, setting.voltage_v)
+        for setting in self.plan.conditions.supplies:
+            self._role(setting.role, DCSupply).set_output(setting.channel, True)
+            self.record.add_event(
+                "info", f"supply {setting.name} on: {setting.voltage_v} V, "
+                f"limit {setting.current_limit_a} A ({setting.role} ch{setting.channel})",
+            )
+
+    def _run_step(self, index: int, step: PowerSweepStep) -> Verdict:
+        supplies = [(s, self._role(s.role, DCSupply)) for s in self.plan.conditions.supplies]
+        axes, datasets = power_sweep.declare(step, [s.name for s, _ in supplies])
+        total = len(step.frequencies_hz) * len(step.input_power_dbm.levels_dbm())
+        self.listener.step_started(index, step.name, total)
+        writer = self.record.begin_step(
+            index, step.name, step.kind, settings=step.model_dump(mode="json"),
+            axes=axes, datasets=datasets,
+        )
+        verdict = Verdict.ERROR
+        try:
+            results = power_sweep.run(step, self._sweep_bench(step, supplies),
+                                      _Step(self, writer, index))
+            self.metrics.extend(results)
+            verdict = max((r.verdict for r in results), default=Verdict.PASS)
+            return verdict
+        except (KeyboardInterrupt, RunAborted):
+            verdict = Verdict.ABORTED
+            raise
+        finally:
+            step_metrics = [r for r in self.metrics if r.step == step.name]
+            writer.finish(step_metrics, verdict=verdict.value)
+            self.listener.step_finished(index, step.name, verdict)
+
+    def _sweep_bench(self, step: PowerSweepStep, supplies) -> power_sweep.PowerSweepBench:  # noqa: ANN001
+        def loss(role: str):  # noqa: ANN202
+            entry = self.bench.instruments.get(role)
+            return entry.path_loss if entry is not None else None
+
+        analyzer = self.instruments.get("signal_analyzer")
+        meter = self.instruments.get("power_meter")
+        return power_sweep.PowerSweepBench(
+            generator=self._role("signal_generator", SignalGenerator),
+            input_loss=loss("signal_generator"),
+            power_meter=meter if isinstance(meter, PowerMeter) else None,
+            power_meter_loss=loss("power_meter"),
+            analyzer=analyzer if isinstance(analyzer, SignalAnalyzer) else None,
+            analyzer_loss=loss("signal_analyzer"),
+            supplies=supplies,
+        )
+
+    def _make_safe(self) -> None:
+        """RF off on every generator, then every DUT supply off; each attempted regardless."""
+        order = self._all(SignalGenerator) + self._all(DCSupply)
+        for instrument in order:
+            role = self._role_of(instrument)
+            try:
+                instrument.make_safe()
+                self.record.add_event("info", f"safe state: {role} outputs off")
+            except Exception as exc:  # keep going: the next instrument must still be made safe
+                self.record.add_event("error", f"safe state FAILED on {role}: {exc}")
+
+    def _store_traffic(self) -> None:
+        for role, instrument in self.instruments.items():
+            self.record.set_traffic_log(role, list(instrument.session.traffic))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _role(self, role: str, kind: type) -> Any:
+        instrument = self.instruments[role]
+        if not isinstance(instrument, kind):
+            raise TypeError(f"bench role {role!r} is a {type(instrument).__name__}, "
+                            f"not a {kind.__name__}")
+        return instrument
+
+    def _all(self, kind: type) -> list[Any]:
+        return [i for i in self.instruments.values() if isinstance(i, kind)]
+
+    def _role_of(self, instrument: Instrument) -> str:
+        return next(r for r, i in self.instruments.items() if i is instrument)
+
+

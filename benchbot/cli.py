@@ -18,7 +18,7 @@ from rich.table import Table
 
 from benchbot import simbench
 from benchbot.bench import BenchDefinition, BenchError, builtin_bench_path, load_bench
-from benchbot.console import RichProgress, metrics_tables, verdict_text
+from benchbot.console import RichProgress, metric_from_record, metrics_tables, verdict_text
 from benchbot.limits import Verdict
 from benchbot.plan import PlanError, load_plan, plan_json_schema
 from benchbot.safety import SafetyError, check_plan_against_bench
@@ -85,7 +85,7 @@ def _is_simulated(bench: BenchDefinition) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchbot.runner import RunRequest, run  # heavy imports only when running
+    from benchbot.runner import RunRequest  # heavy imports only when running
 
     plan = load_plan(args.plan)
     bench, bench_text = _bench(args.bench)
@@ -159,16 +159,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key, value in summary.headline().items():
         meta.add_row(f"[bold]{key}[/]", str(value))
     console.print(meta)
-    for step in summary.steps:
-        table = Table(title=f"step {step.name} ({step.kind}) — {step.verdict}", header_style="bold")
-        for column in ("metric", "condition", "value", "unit", "min", "max", "verdict"):
-            table.add_column(column)
-        for m in step.metrics:
-            table.add_row(*(str(m.get(k, "")) for k in ("metric", "condition", "value", "unit",
-                                                        "min", "max", "verdict")))
+    results = [metric_from_record(step.name, row) for step in summary.steps
+               for row in step.metrics]
+    for table in metrics_tables(results):
         console.print(table)
+    for step in summary.steps:
+        if not step.metrics:
+            console.print(f"step {step.name} ({step.kind}): {step.status}, no metrics")
+    console.print("[bold]events[/]")
     for event in summary.events:
-        console.print(f"  {event}")
+        console.print(f"  {event['time_utc']}  {event['level']:<7} {event['message']}",
+                      highlight=False)
     return EXIT_PASS
 
 

@@ -190,6 +190,7 @@ class Engine:
         return power_sweep.PowerSweepBench(
             generator=self._role("signal_generator", SignalGenerator),
             input_loss=loss("signal_generator"),
+            dut_max_input_dbm=self.plan.dut.safe_operating_area.max_rf_input_dbm,
             power_meter=meter if isinstance(meter, PowerMeter) else None,
             power_meter_loss=loss("power_meter"),
             analyzer=analyzer if isinstance(analyzer, SignalAnalyzer) else None,

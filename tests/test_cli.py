@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pyvisa
 import pytest
+import pyvisa
 import yaml
 
 ROOT = Path(__file__).parent.parent

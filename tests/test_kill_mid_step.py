@@ -28,7 +28,8 @@ from benchbot.engine import SilentListener
 from benchbot.plan import load_plan
 from benchbot.runner import RunRequest, run
 
-plan_path, results, marker, stall_at = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+plan_path, results, marker = (Path(a) for a in sys.argv[1:4])
+stall_at = int(sys.argv[4])
 
 class StallInStep2(SilentListener):
     points = 0

@@ -38,6 +38,7 @@ class PowerSweepBench:
 
     generator: SignalGenerator
     input_loss: PathLoss
+    dut_max_input_dbm: float  # the DUT's safe operating area, at its input plane
     power_meter: PowerMeter | None
     power_meter_loss: PathLoss | None
     analyzer: SignalAnalyzer | None
@@ -94,7 +95,7 @@ def _sweep_frequency(
     step: PowerSweepStep, bench: PowerSweepBench, ctx: StepContext, fi: int, frequency_hz: float
 ) -> dict[str, np.ndarray]:
     generator_dbm, input_dbm = drive_plan(step, bench.input_loss, frequency_hz)
-    _prepare_frequency(step, bench, frequency_hz, float(generator_dbm.max()))
+    _prepare_frequency(step, bench, frequency_hz)
     columns: dict[str, list[float]] = {}
     gen = bench.generator
     gen.set_power_dbm(float(generator_dbm[0]))
@@ -118,13 +119,13 @@ def _sweep_frequency(
     return {name: np.asarray(values) for name, values in columns.items()}
 
 
-def _prepare_frequency(
-    step: PowerSweepStep, bench: PowerSweepBench, frequency_hz: float, max_generator_dbm: float
-) -> None:
-    """Tune every instrument to the carrier; cap the generator at this frequency's maximum."""
+def _prepare_frequency(step: PowerSweepStep, bench: PowerSweepBench, frequency_hz: float) -> None:
+    """Tune every instrument to the carrier; cap the generator so that the DUT input can
+    never exceed its safe operating area at this frequency, whatever is commanded later."""
     bench.generator.set_rf_output(False)
     bench.generator.set_frequency_hz(frequency_hz)
-    bench.generator.set_power_limit_dbm(max_generator_dbm)
+    ceiling_dbm = bench.dut_max_input_dbm + bench.input_loss.loss_db_at(frequency_hz)
+    bench.generator.set_power_limit_dbm(ceiling_dbm)
     if bench.power_meter is not None:
         bench.power_meter.set_frequency_hz(frequency_hz)
     if step.output_power_from == "signal_analyzer" and bench.analyzer is not None:

@@ -1,0 +1,245 @@
+"""The virtual bench: one shared physical world that every simulated instrument reads and writes.
+
+Signal chain (docs/design.md "Virtual bench"):
+generator port → input path loss (table `paths.signal_generator`) → DUT (`pa_model`) → output path
+loss per receiving role (`paths.signal_analyzer`, `paths.power_meter`) → `tones_at(role)`.
+The DUT's drain supply is a channel of the DC supply; a load above the current limit puts the
+channel in constant-current mode and the voltage sags until the PA draws exactly the limit.
+
+Everything derived (tones, supply operating point) is computed on demand from the state, so a test
+may poke `bench.generator.rf_on`, `bench.supply.outputs[1]` or `bench.dut.damaged` directly.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulators.pa_model import PowerAmplifier
+from simulators.signals import Tone
+
+#: roles whose instrument receives the DUT output
+RECEIVING_ROLES = ("signal_analyzer", "power_meter")
+
+
+@dataclass
+class GeneratorState:
+    """What the signal generator puts on its RF output port."""
+
+    frequency_hz: float = 1.0e9
+    level_dbm: float = -144.0
+    rf_on: bool = False
+    modulation_on: bool = False
+
+
+@dataclass
+class SupplyState:
+    """Programmed state of the DC supply channels (actual V/I come from `VirtualBench.channel`).
+
+    `tripped[ch]` is "OV" or "OC" after a protection trip (the output is then off until cleared).
+    """
+
+    voltage_set: dict[int, float] = field(default_factory=lambda: {1: 0.0, 2: 0.0, 3: 0.0})
+    current_limit: dict[int, float] = field(default_factory=lambda: {1: 5.0, 2: 1.0, 3: 1.0})
+    outputs: dict[int, bool] = field(default_factory=lambda: {1: False, 2: False, 3: False})
+    ovp_level: dict[int, float] = field(default_factory=lambda: {1: 6.6, 2: 27.5, 3: 27.5})
+    ocp_enabled: dict[int, bool] = field(default_factory=lambda: {1: False, 2: False, 3: False})
+    tripped: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelReading:
+    """Operating point of one supply channel: `mode` is "CV", "CC" or "OFF"."""
+
+    voltage_v: float
+    current_a: float
+    mode: str
+
+
+@dataclass
+class PathTable:
+    """Loss vs frequency, linearly interpolated (flat beyond the table ends)."""
+
+    frequency_hz: np.ndarray
+    loss_db: np.ndarray
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> PathTable:
+        f = np.asarray(cfg["frequency_hz"], dtype=float)
+        loss = np.asarray(cfg["loss_db"], dtype=float)
+        order = np.argsort(f)
+        return cls(f[order], loss[order])
+
+    def loss_at(self, f_hz: float) -> float:
+        return float(np.interp(f_hz, self.frequency_hz, self.loss_db))
+
+
+def _wrap(phase: float) -> float:
+    return (phase + math.pi) % (2.0 * math.pi) - math.pi
+
+
+class VirtualBench:
+    """One shared world: generator → path → PA → paths → receivers, plus the DC supply.
+
+    `config` keys: `seed`, `time_scale`, `latency_s`, `dut`, `paths` (role → table),
+    `instruments` (role → simulator model key), `cable_delay_in_s`, `cable_delay_out_s`.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config: dict[str, Any] = dict(config or {})
+        self.lock = threading.RLock()
+        self.seed = int(float(self.config.get("seed", 0)))
+        self.time_scale = float(self.config.get("time_scale", 1.0))
+        self.instruments: dict[str, str] = dict(self.config.get("instruments") or {})
+        self.paths: dict[str, PathTable] = {
+            role: PathTable.from_config(t) for role, t in (self.config.get("paths") or {}).items()
+        }
+        dut_cfg = self.config.get("dut")
+        self.dut: PowerAmplifier | None = (
+            PowerAmplifier.from_config(dut_cfg) if dut_cfg is not None else None
+        )
+        # fixed electrical length of the input and output cables (phase = -2π·f·τ)
+        self.tau_in_s = float(self.config.get("cable_delay_in_s", 5e-9))
+        self.tau_out_s = float(self.config.get("cable_delay_out_s", 8e-9))
+        self.generator = GeneratorState()
+        self.supply = SupplyState()
+        self.events: deque[tuple[float, str, str]] = deque(maxlen=500)
+        self._t0 = time.monotonic()
+
+    # ------------------------------------------------------------------ infrastructure
+    def rng_for(self, role: str) -> np.random.Generator:
+        """A deterministic generator per instrument role, derived from the bench seed."""
+        key = zlib.crc32(role.encode("utf-8"))
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(key,)))
+
+    def log_event(self, source: str, text: str) -> None:
+        """Append to the short event log (monotonic seconds since bench start, source, text)."""
+        self.events.append((time.monotonic() - self._t0, source, text))
+
+    def event_texts(self) -> list[str]:
+        return [f"{src}: {text}" for _, src, text in self.events]
+
+    def path_loss_db(self, role: str, f_hz: float) -> float:
+        table = self.paths.get(role)
+        return table.loss_at(f_hz) if table is not None else 0.0
+
+    def update(self) -> None:
+        """Re-evaluate consequences of a state change (DUT damage). Devices call it after sets."""
+        with self.lock:
+            self._check_damage()
+
+    # ------------------------------------------------------------------ the DUT and its supply
+    def dut_input_dbm(self) -> float | None:
+        """Power arriving at the DUT input, or None with the generator RF off."""
+        g = self.generator
+        if not g.rf_on:
+            return None
+        return g.level_dbm - self.path_loss_db("signal_generator", g.frequency_hz)
+
+    def _check_damage(self) -> None:
+        pin = self.dut_input_dbm()
+        if (self.dut is not None and not self.dut.damaged and pin is not None
+                and pin > self.dut.max_rf_input_dbm):
+            self.dut.damaged = True
+            self.log_event("dut", f"DAMAGED: input {pin:.2f} dBm > max "
+                                  f"{self.dut.max_rf_input_dbm:.2f} dBm")
+
+    def _load_current(self, channel: int, voltage_v: float) -> float:
+        if self.dut is None or channel != self.dut.supply_channel:
+            return 0.0
+        return self.dut.supply_current_a(self.dut_input_dbm(), self.generator.frequency_hz,
+                                         voltage_v)
+
+    def channel(self, channel: int) -> ChannelReading:
+        """Actual output of a supply channel: CV at the set voltage, or CC with the voltage
+        sagged to where the load draws exactly the current limit (bisection; the PA load is
+        monotonic in voltage)."""
+        with self.lock:
+            self._check_damage()
+            s = self.supply
+            if not s.outputs.get(channel, False):
+                return ChannelReading(0.0, 0.0, "OFF")
+            v_set = s.voltage_set.get(channel, 0.0)
+            i_lim = s.current_limit.get(channel, 0.0)
+            i_cv = self._load_current(channel, v_set)
+            if i_cv <= i_lim:
+                return ChannelReading(v_set, i_cv, "CV")
+            if s.ocp_enabled.get(channel, False):
+                s.outputs[channel] = False
+                s.tripped[channel] = "OC"
+                self.log_event("dc_supply", f"CH{channel} over-current protection tripped "
+                                            f"({i_cv:.3f} A > {i_lim:.3f} A)")
+                return ChannelReading(0.0, 0.0, "OFF")
+            lo, hi = 0.0, v_set
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if self._load_current(channel, mid) > i_lim:
+                    hi = mid
+                else:
+                    lo = mid
+            return ChannelReading(lo, i_lim, "CC")
+
+    def drain_voltage_v(self) -> float:
+        """Voltage actually on the PA drain (0 if its supply output is off)."""
+        if self.dut is None:
+            return 0.0
+        return self.channel(self.dut.supply_channel).voltage_v
+
+    # ------------------------------------------------------------------ signals
+    def dut_output(self) -> list[Tone]:
+        """Tones at the DUT output plane (fundamental first, then H2, H3...)."""
+        with self.lock:
+            self._check_damage()
+            pin = self.dut_input_dbm()
+            if pin is None:
+                return []
+            f = self.generator.frequency_hz
+            phase_in = -2.0 * math.pi * f * self.tau_in_s
+            if self.dut is None:
+                return [Tone(f, pin, _wrap(phase_in))]
+            v = self.drain_voltage_v()
+            pout = self.dut.output_power_dbm(pin, f, v)
+            phase = phase_in + self.dut.am_pm_rad(pin, f, v)
+            tones = [Tone(f, pout, _wrap(phase))]
+            for n, dbc in enumerate(self.dut.harmonics_dbc(pin, f, v), start=2):
+                tones.append(Tone(n * f, pout + dbc, _wrap(n * phase)))
+            return tones
+
+    def tones_at(self, role: str) -> list[Tone]:
+        """CW tones at the input of the instrument in `role`, after the DUT and the path loss;
+        the phase includes the output cable's electrical length."""
+        return [
+            Tone(t.frequency_hz, t.power_dbm - self.path_loss_db(role, t.frequency_hz),
+                 _wrap(t.phase_rad - 2.0 * math.pi * t.frequency_hz * self.tau_out_s))
+            for t in self.dut_output()
+        ]
+
+    def total_power_dbm(self, role: str) -> float:
+        """Sum of the power of all tones at `role` (what a thermal sensor reads); -inf if none."""
+        total = sum(10.0 ** (t.power_dbm / 10.0) for t in self.tones_at(role))
+        return 10.0 * math.log10(total) if total > 0 else -math.inf
+
+
+def config_from_bench_file(data: dict[str, Any]) -> dict[str, Any]:
+    """Build a VirtualBench config from a bench YAML document (benchbot/benches/*.yaml shape):
+    the `simulation:` block plus `instruments` (role → `simulator`) and `paths` (role →
+    `path_loss`). Read as plain data so simulators need nothing from benchbot."""
+    config = dict(data.get("simulation") or {})
+    instruments: dict[str, str] = {}
+    paths: dict[str, Any] = {}
+    for role, inst in (data.get("instruments") or {}).items():
+        inst = inst or {}
+        if inst.get("simulator"):
+            instruments[role] = str(inst["simulator"])
+        if inst.get("path_loss"):
+            paths[role] = inst["path_loss"]
+    config.setdefault("instruments", instruments)
+    config.setdefault("paths", paths)
+    return config

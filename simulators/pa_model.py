@@ -1,0 +1,159 @@
+"""Memoryless power-amplifier model (Rapp AM-AM, modified-Rapp AM-PM, harmonics, class-AB DC).
+
+Reference: rf-measurements-and-scpi.md §3.1 (Rapp SSPA, modified Rapp AM-PM), §1.1 (P1dB, PAE).
+Amplitudes are power waves r = sqrt(P/1 W), so the Rapp equations hold in any consistent unit:
+
+    A(r) = G·r / (1 + (G·r/Vsat)^(2p))^(1/(2p)),     Vsat = sqrt(Psat) (the asymptote)
+    Φ(r) = Φmax · u^q / (1 + u^q),   u = G·r/Vsat,  q = 2p     (phase *advance*, radians > 0)
+
+Psat follows the drain supply, Psat(V) = Psat_nom + 20·log10(V/V_nom). Unpowered, the amplifier
+is a -30 dB feed-through. Above `max_rf_input_dbm` it is damaged: gain -20 dB, Psat -10 dB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+FEEDTHROUGH_DB = -30.0
+DAMAGE_GAIN_LOSS_DB = 20.0
+DAMAGE_PSAT_LOSS_DB = 10.0
+
+
+def dbm_to_w(p_dbm: float) -> float:
+    return 10.0 ** ((p_dbm - 30.0) / 10.0)
+
+
+def w_to_dbm(p_w: float) -> float:
+    return 10.0 * math.log10(p_w) + 30.0 if p_w > 0 else -math.inf
+
+
+@dataclass
+class PowerAmplifier:
+    """PA parameters (the `simulation.dut` block) and the analytic answers tests compare with."""
+
+    center_frequency_hz: float = 3.55e9
+    g0_db: float = 28.0  # YAML key `small_signal_gain_db` (the name of the method G(f) here)
+    gain_rolloff_db_per_ghz2: float = 8.0
+    psat_dbm: float = 33.0
+    rapp_smoothness: float = 2.0
+    am_pm_max_deg: float = 12.0
+    nominal_supply_v: float = 5.0
+    quiescent_current_a: float = 0.08
+    drain_efficiency_at_psat: float = 0.55
+    harmonics_dbc_at_psat: list[float] = field(default_factory=lambda: [-25.0, -35.0])
+    max_rf_input_dbm: float = 12.0
+    supply_channel: int = 1
+    damaged: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any] | None) -> PowerAmplifier:
+        """Build from the YAML `dut` block; unknown keys (`model`) are ignored."""
+        cfg = dict(cfg or {})
+        if "small_signal_gain_db" in cfg:
+            cfg["g0_db"] = cfg.pop("small_signal_gain_db")
+        known: dict[str, Any] = {}
+        for k, v in cfg.items():
+            if k not in cls.__dataclass_fields__:
+                continue
+            # PyYAML (YAML 1.1) reads `3.55e9` as a string: coerce every number explicitly
+            if k == "harmonics_dbc_at_psat":
+                known[k] = [float(x) for x in v]
+            elif k == "supply_channel":
+                known[k] = int(v)
+            elif k == "damaged":
+                known[k] = bool(v)
+            else:
+                known[k] = float(v)
+        return cls(**known)
+
+    # ------------------------------------------------------------------ building blocks
+    def small_signal_gain_db(self, f_hz: float) -> float:
+        """G(f) = G0 - k·(f - fc)² with f in GHz (damage included)."""
+        df = (f_hz - self.center_frequency_hz) / 1e9
+        g = self.g0_db - self.gain_rolloff_db_per_ghz2 * df * df
+        return g - (DAMAGE_GAIN_LOSS_DB if self.damaged else 0.0)
+
+    def psat_at_dbm(self, supply_v: float | None = None) -> float:
+        """Saturated output power (the Rapp asymptote) at a drain voltage."""
+        v = self.nominal_supply_v if supply_v is None else supply_v
+        if v <= 0:
+            return -math.inf
+        p = self.psat_dbm + 20.0 * math.log10(v / self.nominal_supply_v)
+        return p - (DAMAGE_PSAT_LOSS_DB if self.damaged else 0.0)
+
+    def is_powered(self, supply_v: float | None) -> bool:
+        """Below 10 % of the nominal drain voltage the transistor does not amplify."""
+        return supply_v is None or supply_v >= 0.1 * self.nominal_supply_v
+
+    def _drive(self, pin_dbm: float, f_hz: float, supply_v: float | None) -> float:
+        """Normalised drive u = G·r/Vsat (1 at the Rapp knee)."""
+        return 10.0 ** ((pin_dbm + self.small_signal_gain_db(f_hz) - self.psat_at_dbm(supply_v))
+                        / 20.0)
+
+    # ------------------------------------------------------------------ AM-AM / AM-PM
+    def output_power_dbm(self, pin_dbm: float, f_hz: float, supply_v: float | None = None) -> float:
+        """Fundamental output power for a CW input (None: nominal supply)."""
+        if not self.is_powered(supply_v):
+            return pin_dbm + FEEDTHROUGH_DB
+        p = self.rapp_smoothness
+        u = self._drive(pin_dbm, f_hz, supply_v)
+        # 20·log10 of the compression factor (1 + u^2p)^(-1/2p)
+        compression_db = (10.0 / p) * math.log10(1.0 + u ** (2 * p))
+        return pin_dbm + self.small_signal_gain_db(f_hz) - compression_db
+
+    def am_pm_rad(self, pin_dbm: float, f_hz: float, supply_v: float | None = None) -> float:
+        """AM-PM phase advance (rad) vs small signal; tends to am_pm_max_deg in saturation."""
+        if not self.is_powered(supply_v):
+            return 0.0
+        q = 2.0 * self.rapp_smoothness
+        uq = self._drive(pin_dbm, f_hz, supply_v) ** q
+        return math.radians(self.am_pm_max_deg) * uq / (1.0 + uq)
+
+    def harmonics_dbc(self, pin_dbm: float, f_hz: float, supply_v: float | None = None
+                      ) -> list[float]:
+        """H2, H3... relative to the carrier: rise (n-1) dB/dB with drive, capped at saturation."""
+        if not self.is_powered(supply_v):
+            return []
+        u_db = 20.0 * math.log10(max(self._drive(pin_dbm, f_hz, supply_v), 1e-30))
+        return [sat + min(0.0, (n - 1) * u_db)
+                for n, sat in enumerate(self.harmonics_dbc_at_psat, start=2)]
+
+    # ------------------------------------------------------------------ compression points
+    def _x1db(self) -> float:
+        p = self.rapp_smoothness
+        return (10.0 ** (p / 10.0) - 1.0) ** (1.0 / (2.0 * p))
+
+    def p1db_output_dbm(self, f_hz: float, supply_v: float | None = None) -> float:
+        """Closed form: 1 dB compression when (1+u^2p)^(1/2p) = 10^(1/20), i.e.
+        u = x = (10^(p/10) - 1)^(1/2p), so OP1dB = Psat + 20·log10(x) - 1 dB (independent of G)."""
+        return self.psat_at_dbm(supply_v) + 20.0 * math.log10(self._x1db()) - 1.0
+
+    def p1db_input_dbm(self, f_hz: float, supply_v: float | None = None) -> float:
+        """IP1dB = OP1dB - (G(f) - 1)."""
+        return self.p1db_output_dbm(f_hz, supply_v) - (self.small_signal_gain_db(f_hz) - 1.0)
+
+    # ------------------------------------------------------------------ DC supply
+    def saturation_current_a(self) -> float:
+        """I_sat = Psat/(η·V_nom) at the nominal supply (class-AB drain current at Psat)."""
+        return dbm_to_w(self.psat_dbm) / (self.drain_efficiency_at_psat * self.nominal_supply_v)
+
+    def supply_current_a(self, pin_dbm: float | None, f_hz: float,
+                         supply_v: float | None = None) -> float:
+        """I = Iq + (I_sat - Iq)·|Vout|/Vout_sat (None input: RF off → Iq).
+
+        Below half the nominal voltage the transistor leaves saturation and the drain current
+        falls linearly to zero at 0 V, so the supply's CC operating point is unique.
+        """
+        v = self.nominal_supply_v if supply_v is None else supply_v
+        if v <= 0:
+            return 0.0
+        i_sat = self.saturation_current_a()
+        if pin_dbm is None or not self.is_powered(v):
+            ratio = 0.0
+        else:
+            pout_w = dbm_to_w(self.output_power_dbm(pin_dbm, f_hz, v))
+            ratio = math.sqrt(pout_w / dbm_to_w(self.psat_dbm))
+        current = self.quiescent_current_a + (i_sat - self.quiescent_current_a) * ratio
+        return current * min(1.0, v / (0.5 * self.nominal_supply_v))

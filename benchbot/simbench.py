@@ -7,8 +7,8 @@ follows is identical to one on hardware.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from benchbot.bench import BenchDefinition

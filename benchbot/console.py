@@ -101,7 +101,7 @@ def metrics_tables(results: list[MetricResult]) -> list[Table]:
         table = Table(title=title, header_style="bold", title_justify="left")
         table.add_column("metric", no_wrap=True)
         table.add_column("unit")
-        table.add_column("limit", justify="right")
+        table.add_column("limit", justify="right", no_wrap=True)
         for condition in conditions:
             table.add_column(condition, justify="right")
         for metric in dict.fromkeys(r.metric for r in rows):

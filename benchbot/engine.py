@@ -205,7 +205,9 @@ class Engine:
             role = self._role_of(instrument)
             try:
                 instrument.make_safe()
-                self.record.add_event("info", f"safe state: {role} outputs off")
+                if not _reads_safe(instrument):
+                    raise RuntimeError("an output still reads on after the off command")
+                self.record.add_event("info", f"safe state: {role} outputs off (read back)")
             except Exception as exc:  # keep going: the next instrument must still be made safe
                 self.record.add_event("error", f"safe state FAILED on {role}: {exc}")
 
@@ -228,3 +230,12 @@ class Engine:
         return next(r for r, i in self.instruments.items() if i is instrument)
 
 
+
+
+def _reads_safe(instrument: Instrument) -> bool:
+    """Read the outputs back: the safe state is what the instrument reports, not what we sent."""
+    if isinstance(instrument, SignalGenerator):
+        return not instrument.rf_output_is_on()
+    if isinstance(instrument, DCSupply):
+        return not any(instrument.output_is_on(ch) for ch in instrument.channels)
+    return True

@@ -30,6 +30,7 @@ def test_pymeasure_e36312a_drives_the_simulated_supply(pymeasure_supply, simulat
     assert supply.ch_1.current == pytest.approx(simulated_bench.state.dut.quiescent_current_a,
                                                 rel=0.05)
     supply.ch_1.output_enabled = False
+    assert supply.ch_1.output_enabled is False  # a query: the write before it has been executed
     assert simulated_bench.state.supply.outputs[1] is False
     assert supply.ch_1.current == pytest.approx(0.0, abs=1e-3)
 

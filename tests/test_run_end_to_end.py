@@ -126,3 +126,12 @@ def test_ctrl_c_mid_sweep_aborts_safely(run_plan, simulated_bench, tmp_path: Pat
         events = [e.decode() if isinstance(e, bytes) else str(e) for e in f["events"]["message"]]
         assert any("aborted" in e for e in events)
         assert any("safe state" in e for e in events)
+
+
+def test_failed_limits_still_end_safe(run_plan, simulated_bench, tmp_path: Path) -> None:
+    plan = tmp_path / "tight.yaml"
+    plan.write_text(DEMO_PLAN.read_text().replace("p1db_output_dbm: {min: 29.0,",
+                                                  "p1db_output_dbm: {min: 32.0,"))
+    outcome = run_plan(plan, tmp_path)
+    assert outcome.verdict is Verdict.FAIL and outcome.status == "completed"
+    assert_bench_safe(simulated_bench.state)

@@ -40,7 +40,12 @@ from instruments.errors import (
     InstrumentTimeout,
     UnexpectedResponse,
 )
-from instruments.transport import open_message_resource, peer_closed, resource_manager
+from instruments.transport import (
+    SocketBlockReader,
+    open_message_resource,
+    peer_closed,
+    resource_manager,
+)
 
 __all__ = ["ScpiSession", "TrafficEntry", "parse_error", "resource_manager"]
 
@@ -78,6 +83,8 @@ class ScpiSession:
         timeout_ms = round(timeout_s * 1000)
         inst, self._socket = open_message_resource(resource, visa_library, timeout_ms)
         self._inst: Any = inst
+        self._blocks = SocketBlockReader.for_resource(resource_manager(visa_library), inst,
+                                                      self._socket)
         self._timeout_ms = timeout_ms
         self._lock = threading.Lock()
         self.traffic: deque[TrafficEntry] = deque(maxlen=traffic_maxlen)
@@ -179,17 +186,18 @@ class ScpiSession:
             inst = self._inst
             if timeout_s is not None:
                 inst.timeout = round(timeout_s * 1000)
+            indefinite = None if points is None else points * (4 if datatype == "f" else 8)
             try:
-                self._write(command)
-                buf = inst.read_raw()
+                if self._blocks is not None:
+                    self._blocks.send(command)
+                    wait = self.timeout_s if timeout_s is None else timeout_s
+                    buf = self._blocks.read_block(wait, indefinite)
+                else:
+                    self._write(command)
+                    buf = self._read_block_visa(indefinite)
                 offset, length = binblock.parse_header(buf)
                 if length < 0:
-                    if points is None:
-                        raise BinaryBlockError("indefinite-length block (#0) and no points given")
-                    length = points * (4 if datatype == "f" else 8)
-                missing = offset + length + 1 - len(buf)
-                if missing > 0:
-                    buf += inst.read_bytes(missing)
+                    length = indefinite
                 payload = binblock.block_payload(buf, indefinite_nbytes=length)
                 values = binblock.payload_to_array(payload, datatype, big_endian, points=points)
             except BinaryBlockError as exc:
@@ -204,6 +212,19 @@ class ScpiSession:
                     inst.timeout = self._timeout_ms
             self._log((monotonic(), "r", f"<binary {length} bytes>"))
         return values
+
+    def _read_block_visa(self, indefinite_nbytes: int | None) -> bytes:
+        """Any VISA library: read to the first newline, then exactly the rest of the block."""
+        buf = self._inst.read_raw()
+        offset, length = binblock.parse_header(buf)
+        if length < 0:
+            if indefinite_nbytes is None:
+                raise BinaryBlockError("indefinite-length block (#0) and no points given")
+            length = indefinite_nbytes
+        missing = offset + length + 1 - len(buf)
+        if missing > 0:
+            buf += self._inst.read_bytes(missing)
+        return buf
 
     def opc(self, timeout_s: float | None = None) -> None:
         """``*OPC?``: wait until pending operations complete, allowing `timeout_s` for the reply."""

@@ -77,6 +77,7 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         self.sweep_margin_s = sweep_margin_s
         self._datatype: Literal["f", "d"] = "f" if real_bits == 32 else "d"
         self._settings: dict[str, float | str] | None = None
+        self._axis: tuple[tuple[float | str, ...], np.ndarray] | None = None
         super().__init__(session)
 
     # -- Instrument ------------------------------------------------------------------------
@@ -178,8 +179,17 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
             ":TRAC? TRACE1", self._datatype, self.byte_order == "NORM", points=points
         )
         power = raw.astype(raw.dtype.newbyteorder("="), copy=False)
-        frequency = np.linspace(float(settings["start_hz"]), float(settings["stop_hz"]), points)
-        return Trace(frequency_hz=frequency, power_dbm=power, settings=settings)
+        return Trace(frequency_hz=self._frequency_axis(settings), power_dbm=power,
+                     settings=settings)
+
+    def _frequency_axis(self, settings: dict[str, float | str]) -> np.ndarray:
+        """The sweep's frequency axis, built once per configuration (read-only, shared)."""
+        key = (settings["start_hz"], settings["stop_hz"], settings["points"])
+        if self._axis is None or self._axis[0] != key:
+            axis = np.linspace(float(key[0]), float(key[1]), int(key[2]))
+            axis.setflags(write=False)
+            self._axis = (key, axis)
+        return self._axis[1]
 
     def peak_marker(self) -> tuple[float, float]:
         """Marker 1 in position mode, peak search on the last trace; (Hz, dBm)."""

@@ -26,9 +26,17 @@ def resource_manager(visa_library: str = "@py") -> pyvisa.ResourceManager:
     key = (os.getpid(), visa_library)
     with _rm_lock:
         rm = _resource_managers.get(key)
-        if rm is None:
+        if rm is None or not _is_open(rm):  # someone else's rm.close() closed ours too
             rm = _resource_managers[key] = pyvisa.ResourceManager(visa_library)
         return rm
+
+
+def _is_open(rm: pyvisa.ResourceManager) -> bool:
+    try:
+        rm.session  # noqa: B018 - raises InvalidSession once the manager is closed
+    except pyvisa.errors.InvalidSession:
+        return False
+    return True
 
 
 def open_message_resource(

@@ -257,3 +257,16 @@ def test_threads_never_interleave_transactions(session: ScpiSession) -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_resource_manager_survives_another_managers_close() -> None:
+    """pyvisa RMs share one library session: closing any closes ours (pyvisa/pyvisa#742)."""
+    import pyvisa
+
+    from instruments.transport import resource_manager
+
+    first = resource_manager("@py")
+    pyvisa.ResourceManager("@py").close()
+    again = resource_manager("@py")
+    assert again.session is not None  # a fresh, open manager, not the invalidated one
+    assert again is not first

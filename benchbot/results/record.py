@@ -238,14 +238,23 @@ class RunRecord:
     @timed
     def set_traffic_log(self, role: str, entries: Iterable[Any], *,
                         monotonic: bool | None = None) -> None:
-        """Replace `/traffic/<role>` with (time, direction, text) rows and flush. An entry is a
-        3-sequence, a mapping or an object with `time`, `direction` and `text`.
+        """Replace `/traffic/<role>` with (time, direction, text) rows, durable at the next
+        flush or at close. An entry is a 3-sequence, a mapping or an object with `time`,
+        `direction` and `text`.
 
         Times are stored as Unix seconds. `time.monotonic()` stamps (`monotonic=True`, or
         None and every time < 1e9 s, i.e. before 2001) are shifted by the current
         `time.time() - time.monotonic()` offset; attribute `time_source` says which.
         """
-        rows = np.array([_traffic_row(e) for e in entries], dtype=table_dtype(TRAFFIC_FIELDS))
+        entries = list(entries)
+        dtype = table_dtype(TRAFFIC_FIELDS)
+        if all(type(e) is tuple and len(e) == 3 for e in entries):  # the session's own log
+            rows = np.empty(len(entries), dtype=dtype)
+            if entries:
+                times, directions, texts = zip(*entries, strict=True)
+                rows["time"], rows["direction"], rows["text"] = times, directions, texts
+        else:
+            rows = np.array([_traffic_row(e) for e in entries], dtype=dtype)
         if monotonic is None:
             monotonic = bool(rows.size) and float(rows["time"].max()) < 1e9
         if monotonic:
@@ -259,7 +268,6 @@ class RunRecord:
         ds.attrs["time_units"] = "s since 1970-01-01T00:00:00Z"
         ds.attrs["time_source"] = ("time.monotonic() + offset to time.time() at record time"
                                    if monotonic else "time.time()")
-        self._flush()
 
     @timed
     def flush(self) -> None:
@@ -311,11 +319,11 @@ class RunRecord:
     def add_trace(self, step: StepWriter | str, name: str, x: ArrayLike, y: ArrayLike,
                   x_units: str, y_units: str, attrs: Mapping[str, Any] | None = None, *,
                   x_name: str = "x", y_name: str = "y", compress: bool | None = None) -> str:
-        """Store a raw trace at `<step>/traces/<name>` (y's first dim attached to x); flush.
+        """Store a raw trace at `<step>/traces/<name>` (y's first dim attached to x); it is
+        durable at the next flush (the caller commits it with the row it belongs to).
         Complex y (IQ) is stored as HDF5 compound {r, i}. Returns the trace group path."""
         group = write_trace(self._step_group(step), name, x, y, x_units, y_units, attrs,
                             x_name=x_name, y_name=y_name, compress=compress)
-        self._flush()
         return str(group.name)
 
     @timed

@@ -74,7 +74,7 @@ def measure(quick: bool = False) -> dict[str, float]:
     from instruments.registry import connect
     from simulators import SimulatedBench
 
-    calls, repeats = (2, 4) if quick else (5, 30)
+    calls, repeats = (2, 4) if quick else (20, 40)
     with one_cpu(), SimulatedBench(bench_config(time_scale=0.0)) as sim, ExitStack() as opened:
         server = sim.servers["signal_analyzer"]
         analyzer = connect("keysight.n9030b", server.resource, timeout_s=30.0)

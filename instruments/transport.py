@@ -94,15 +94,13 @@ def peer_closed(sock: socket.socket | None) -> bool:
     if sock is None:
         return False
     try:
+        if not select.select([sock], [], [], 0)[0]:  # nothing to read: not at EOF
+            return False
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
-
-
-# Non-blocking receive whatever the socket's mode (POSIX); elsewhere select before each recv.
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 class SocketBlockReader:
@@ -137,12 +135,25 @@ class SocketBlockReader:
         self._sock.sendall(command.encode("ascii") + b"\n")
 
     def read_block(self, timeout_s: float, indefinite_nbytes: int | None) -> bytearray:
-        """The whole reply: header, data and the terminating newline."""
+        """The whole reply: header, data and the terminating newline.
+
+        The socket waits in the kernel (a socket timeout) rather than in select+recv per
+        chunk. The timeout stays set between reads: pyvisa-py only receives after `select`
+        reports data, so it never waits on it.
+        """
         deadline = time.monotonic() + timeout_s
-        head = bytearray(self._session._pending_buffer)
+        if self._sock.gettimeout() != timeout_s:  # a field read; setting costs syscalls
+            self._sock.settimeout(timeout_s)
+        try:
+            return self._read_block(deadline, indefinite_nbytes)
+        except TimeoutError:
+            raise pyvisa.errors.VisaIOError(pyvisa.constants.StatusCode.error_timeout) from None
+
+    def _read_block(self, deadline: float, indefinite_nbytes: int | None) -> bytearray:
+        head = self._session._pending_buffer
         self._session._pending_buffer = bytearray()
         while not _header_complete(head):
-            head += self._recv(4096, deadline)
+            head += self._receive(self._sock.recv, 4096, deadline)
         offset, length = _header(head, indefinite_nbytes)
         total = offset + length + 1  # the reply ends with '\n' after the data
         buf = bytearray(total)
@@ -152,39 +163,17 @@ class SocketBlockReader:
         if len(head) > total:
             self._session._pending_buffer = bytearray(head[total:])
         while got < total:
-            got += self._recv_into(view[got:], deadline)
+            got += self._receive(self._sock.recv_into, view[got:], deadline)
         return buf
 
-    def _recv(self, size: int, deadline: float) -> bytes:
-        while True:  # try without blocking first; wait (select) only when nothing is there
-            try:
-                if not _DONTWAIT:
-                    self._wait(deadline)
-                data = self._sock.recv(size, _DONTWAIT)
-            except BlockingIOError:
-                self._wait(deadline)
-                continue
-            if not data:
-                raise ConnectionResetError("connection closed by the instrument mid-block")
-            return data
-
-    def _recv_into(self, view: memoryview, deadline: float) -> int:
-        while True:
-            try:
-                if not _DONTWAIT:
-                    self._wait(deadline)
-                n = self._sock.recv_into(view, 0, _DONTWAIT)
-            except BlockingIOError:
-                self._wait(deadline)
-                continue
-            if n == 0:
-                raise ConnectionResetError("connection closed by the instrument mid-block")
-            return n
-
-    def _wait(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
-            raise pyvisa.errors.VisaIOError(pyvisa.constants.StatusCode.error_timeout)
+    @staticmethod
+    def _receive(receive: Any, arg: Any, deadline: float) -> Any:
+        if time.monotonic() > deadline:  # a device trickling bytes still ends on time
+            raise TimeoutError
+        data = receive(arg)
+        if not data:
+            raise ConnectionResetError("connection closed by the instrument mid-block")
+        return data
 
 
 def _header_complete(head: bytearray) -> bool:

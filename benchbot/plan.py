@@ -28,8 +28,14 @@ from pydantic import (
     model_validator,
 )
 
-from benchbot.bench import DocumentError, raise_problems, sha256_text, validate_yaml
 from benchbot.limits import Limit
+from benchbot.yamlfile import (
+    DocumentError,
+    load_document,
+    parse_document,
+    raise_problems,
+    sha256_text,
+)
 
 SCHEMA_ID = "benchbot.plan/1"
 
@@ -371,19 +377,12 @@ class Plan(_Model):
 
 def parse_plan(text: str, source: str = "<plan>") -> Plan:
     """Validate plan YAML ``text``; ``source`` names it in errors. Raises :class:`PlanError`."""
-    plan = validate_yaml(Plan, text, source, PlanError)
-    plan._source_path = source
-    plan._source_text = text
-    return plan
+    return parse_document(Plan, text, source, PlanError)
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file. Raises :class:`PlanError` (also for an unreadable file)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError.single(str(path), f"cannot read: {exc}") from exc
-    return parse_plan(text, str(path))
+    return load_document(Plan, path, PlanError)
 
 
 def plan_json_schema() -> dict[str, Any]:

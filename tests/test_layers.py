@@ -18,6 +18,7 @@ FORBIDDEN = {
     "benchbot/measurements": {"simulators", "h5py", "pyvisa"},
     "benchbot/engine.py": {"simulators", "h5py", "pyvisa"},
     "benchbot/plan.py": {"instruments", "simulators"},
+    "benchbot/yamlfile.py": {"instruments", "simulators"},
 }
 
 

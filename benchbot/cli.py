@@ -11,7 +11,9 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +24,10 @@ from benchbot.console import RichProgress, metric_from_record, metrics_tables, v
 from benchbot.limits import Verdict
 from benchbot.plan import PlanError, load_plan, plan_json_schema
 from benchbot.safety import SafetyError, check_plan_against_bench
+
+if TYPE_CHECKING:  # the runner pulls in pyvisa: imported only when a run starts
+    from benchbot.engine import RunOutcome
+    from benchbot.runner import RunRequest
 
 EXIT_PASS, EXIT_FAIL, EXIT_INVALID, EXIT_ERROR, EXIT_ABORTED = 0, 1, 3, 4, 5
 EXIT_BY_VERDICT = {
@@ -113,9 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_BY_VERDICT[outcome.verdict]
 
 
-def _run(request, bench: BenchDefinition, simulated: bool, seed: int | None):  # noqa: ANN001, ANN202
-    from dataclasses import replace
-
+def _run(
+    request: RunRequest, bench: BenchDefinition, simulated: bool, seed: int | None
+) -> RunOutcome:
     from benchbot.runner import run
 
     request = replace(request, bench=bench, simulated=simulated, simulator_seed=seed)

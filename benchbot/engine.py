@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from benchbot.bench import BenchDefinition
+from benchbot.bench import BenchDefinition, PathLoss
 from benchbot.limits import MetricResult, Verdict
 from benchbot.measurements import power_sweep
-from benchbot.plan import Plan, PowerSweepStep
+from benchbot.plan import Plan, PowerSweepStep, SupplySetting
 from benchbot.results.record import RunRecord
 from instruments.interfaces import (
     DCSupply,
@@ -66,7 +66,8 @@ class _Step:
     def write(self, dataset: str, index: tuple[int, ...], values: np.ndarray | float) -> None:
         self._writer.write(dataset, index, values)
 
-    def add_trace(self, name, x, y, x_units, y_units, attrs) -> None:  # noqa: ANN001
+    def add_trace(self, name: str, x: np.ndarray, y: np.ndarray, x_units: str, y_units: str,
+                  attrs: dict[str, Any]) -> None:
         self._writer.add_trace(name, x, y, x_units, y_units, attrs)
 
     def commit(self) -> None:
@@ -180,8 +181,10 @@ class Engine:
             writer.finish(step_metrics, verdict=verdict.value)
             self.listener.step_finished(index, step.name, verdict)
 
-    def _sweep_bench(self, step: PowerSweepStep, supplies) -> power_sweep.PowerSweepBench:  # noqa: ANN001
-        def loss(role: str):  # noqa: ANN202
+    def _sweep_bench(
+        self, step: PowerSweepStep, supplies: list[tuple[SupplySetting, DCSupply]]
+    ) -> power_sweep.PowerSweepBench:
+        def loss(role: str) -> PathLoss | None:
             entry = self.bench.instruments.get(role)
             return entry.path_loss if entry is not None else None
 

@@ -24,7 +24,7 @@ def benchbot(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
-def demo_variant(tmp_path: Path, edit) -> Path:  # noqa: ANN001
+def demo_variant(tmp_path: Path, edit) -> Path:
     data = yaml.safe_load(DEMO_PLAN.read_text().replace("e9", "e+9"))
     edit(data)
     path = tmp_path / "plan.yaml"
@@ -73,7 +73,7 @@ def test_over_max_rf_input_refused_before_any_instrument(tmp_path: Path) -> None
 
 
 @pytest.fixture
-def served_sim(tmp_path: Path):  # noqa: ANN201
+def served_sim(tmp_path: Path):
     """`benchbot sim --write-bench` in the background; yields (stdout so far, bench file)."""
     bench_file = tmp_path / "served_bench.yaml"
     proc = subprocess.Popen([sys.executable, "-m", "benchbot.cli", "sim", "--write-bench",
@@ -89,7 +89,7 @@ def served_sim(tmp_path: Path):  # noqa: ANN201
     assert proc.wait(timeout=30) == 0
 
 
-def test_sim_serves_instruments_plain_pyvisa_can_query(served_sim) -> None:  # noqa: ANN001
+def test_sim_serves_instruments_plain_pyvisa_can_query(served_sim) -> None:
     output, _ = served_sim
     resources = re.findall(r"TCPIP::127\.0\.0\.1::\d+::SOCKET", output)
     assert len(resources) == 4
@@ -105,7 +105,7 @@ def test_sim_serves_instruments_plain_pyvisa_can_query(served_sim) -> None:  # n
     assert {idn.split(",")[1] for idn in idns} == {"N5182B", "N9030B", "N1912A", "E36312A"}
 
 
-def test_run_on_a_bench_file_of_served_instruments(served_sim, tmp_path: Path) -> None:  # noqa: ANN001
+def test_run_on_a_bench_file_of_served_instruments(served_sim, tmp_path: Path) -> None:
     _, bench_file = served_sim
     result = benchbot("run", str(DEMO_PLAN), "--bench", str(bench_file), "--results-dir",
                       str(tmp_path))

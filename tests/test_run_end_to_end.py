@@ -16,13 +16,13 @@ from benchbot.limits import Verdict
 DEMO_PLAN = Path(__file__).parent.parent / "test_plans" / "pa_power_sweep.yaml"
 
 
-def assert_bench_safe(state) -> None:  # noqa: ANN001
+def assert_bench_safe(state) -> None:
     assert state.generator.rf_on is False, "generator RF left on"
     assert not any(state.supply.outputs.values()), f"supply left on: {state.supply.outputs}"
     assert state.dut.damaged is False
 
 
-def metric(outcome, name: str, frequency_hz: float) -> float:  # noqa: ANN001
+def metric(outcome, name: str, frequency_hz: float) -> float:
     (value,) = [m.value for m in outcome.metrics
                 if m.metric == name and m.condition["frequency_hz"] == frequency_hz]
     return value
@@ -61,7 +61,7 @@ def test_record_holds_every_point_identity_and_traffic(run_plan, tmp_path: Path)
 class _FaultAfter(SilentListener):
     """Injects a fault into the simulated bench once `after` points have been measured."""
 
-    def __init__(self, after: int, fault) -> None:  # noqa: ANN001
+    def __init__(self, after: int, fault) -> None:
         self.after, self.fault, self.points = after, fault, 0
 
     def point_done(self, index: int) -> None:

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchbot.yamlfile import (
     DocumentError,
     Loc,
+    SourcedDocument,
     load_document,
     parse_document,
     raise_problems,
-    sha256_text,
 )
 
 SCHEMA_ID = "benchbot.bench/1"
@@ -107,7 +107,7 @@ class InstrumentEntry(_Model):
         return self
 
 
-class BenchDefinition(_Model):
+class BenchDefinition(SourcedDocument, _Model):
     """A bench: role -> instrument, and the simulators' physical truth when simulated."""
 
     schema_id: Literal["benchbot.bench/1"] = Field(alias="schema")
@@ -120,23 +120,6 @@ class BenchDefinition(_Model):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    _source_path: str | None = PrivateAttr(default=None)
-    _source_text: str | None = PrivateAttr(default=None)
-
-    @property
-    def source_path(self) -> str | None:
-        """The file the bench was loaded from, if any."""
-        return self._source_path
-
-    @property
-    def source_text(self) -> str | None:
-        """The bench file's text exactly as read (for the record)."""
-        return self._source_text
-
-    @property
-    def sha256(self) -> str | None:
-        """SHA-256 (hex) of :attr:`source_text`, for provenance."""
-        return None if self._source_text is None else sha256_text(self._source_text)
 
     @property
     def simulated(self) -> bool:

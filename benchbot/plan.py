@@ -23,7 +23,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -31,10 +30,10 @@ from pydantic import (
 from benchbot.limits import Limit
 from benchbot.yamlfile import (
     DocumentError,
+    SourcedDocument,
     load_document,
     parse_document,
     raise_problems,
-    sha256_text,
 )
 
 SCHEMA_ID = "benchbot.plan/1"
@@ -276,7 +275,7 @@ class PowerSweepStep(_Model):
 Step = Annotated[PowerSweepStep, Field(discriminator="kind")]
 
 
-class Plan(_Model):
+class Plan(SourcedDocument, _Model):
     """A test plan: DUT, roles, conditions and steps (``schema: benchbot.plan/1``)."""
 
     schema_id: Literal["benchbot.plan/1"] = Field(alias="schema")
@@ -291,9 +290,6 @@ class Plan(_Model):
     steps: list[Step] = Field(min_length=1)
 
     model_config = ConfigDict(populate_by_name=True)
-
-    _source_path: str | None = PrivateAttr(default=None)
-    _source_text: str | None = PrivateAttr(default=None)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -351,21 +347,6 @@ class Plan(_Model):
                 seen.setdefault(key, i)
         raise_problems("Plan", problems)
         return self
-
-    @property
-    def source_path(self) -> str | None:
-        """The file the plan was loaded from, if any."""
-        return self._source_path
-
-    @property
-    def source_text(self) -> str | None:
-        """The plan file's text exactly as read (for the record)."""
-        return self._source_text
-
-    @property
-    def sha256(self) -> str | None:
-        """SHA-256 (hex) of :attr:`source_text`, for provenance."""
-        return None if self._source_text is None else sha256_text(self._source_text)
 
     def step(self, name: str) -> PowerSweepStep:
         """The step called ``name`` (KeyError if none)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Loc = tuple[str | int, ...]
@@ -240,3 +240,25 @@ def parse_document(model: type[M], text: str, source: str, error: type[DocumentE
     document._source_path = source
     document._source_text = text
     return document
+
+
+class SourcedDocument(BaseModel):
+    """A model loaded from a file: keeps the file's path and exact text for provenance."""
+
+    _source_path: str | None = PrivateAttr(default=None)
+    _source_text: str | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> str | None:
+        """The file the document was loaded from, if any."""
+        return self._source_path
+
+    @property
+    def source_text(self) -> str | None:
+        """The file's text exactly as read (for the record)."""
+        return self._source_text
+
+    @property
+    def sha256(self) -> str | None:
+        """SHA-256 (hex) of :attr:`source_text`, for provenance."""
+        return None if self._source_text is None else sha256_text(self._source_text)

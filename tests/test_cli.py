@@ -112,3 +112,38 @@ def test_run_on_a_bench_file_of_served_instruments(served_sim, tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "simulated bench on loopback" not in result.stdout
     assert "verdict PASS" in result.stdout
+
+
+@pytest.fixture
+def slow_bench(tmp_path: Path) -> Path:
+    """The built-in bench with realistic (unscaled) sweep times, so a run lasts long enough."""
+    from benchbot.bench import builtin_bench_path
+
+    data = yaml.safe_load(Path(builtin_bench_path()).read_text().replace("e9", "e+9"))
+    data["simulation"]["time_scale"] = 1.0
+    path = tmp_path / "slow_bench.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_cli_run_exits_5_with_an_aborted_record(
+    slow_bench: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchbot.cli", "run", str(DEMO_PLAN), "--bench", str(slow_bench),
+         "--results-dir", str(results)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(results.glob("*.h5.partial")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the sweep
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, out + err
+    assert "verdict ABORTED" in out
+    (record,) = results.glob("*.h5")
+    shown = benchbot("show", str(record))
+    assert "aborted" in shown.stdout and "safe state" in shown.stdout

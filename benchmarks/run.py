@@ -30,13 +30,14 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import plan_walltime, query_overhead, trace_fetch
+from benchmarks import nr_analysis, plan_walltime, query_overhead, trace_fetch
 from benchmarks._harness import Row
 
 BENCHMARKS: dict[str, ModuleType] = {
     "query_overhead": query_overhead,
     "plan_walltime": plan_walltime,
     "trace_fetch": trace_fetch,
+    "nr_analysis": nr_analysis,
 }
 
 

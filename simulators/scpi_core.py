@@ -33,6 +33,7 @@ from simulators.scpi_parse import (
     CommandTrie,
     ScpiError,
     Unit,
+    block_end,
     parse_unit,
     split_top,
 )
@@ -335,8 +336,8 @@ class ScpiDevice:
     def process(self, message: bytes, cancel: threading.Event | None = None) -> bytes:
         """Execute one program message; returns the response message (b"" if none)."""
         text = message.decode("latin-1")
-        if text.endswith("\r"):
-            text = text[:-1]
+        if text.endswith("\r") and block_end(text) < len(text):
+            text = text[:-1]  # CR LF tolerated, unless the CR is a block's last data byte
         replies: list[bytes | memoryview] = []
         path: tuple[str, ...] = ()
         for raw in split_top(text, ";"):

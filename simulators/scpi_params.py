@@ -162,7 +162,7 @@ def parse_channel_list(arg: str) -> list[int]:
 
 def parse_block(arg: str) -> bytes:
     """<ARBITRARY BLOCK PROGRAM DATA> (definite `#<n><len>` or indefinite `#0`) → payload."""
-    s = arg.strip()
+    s = arg.lstrip()  # trailing whitespace may be payload: never strip it before the length
     if not s.startswith("#") or len(s) < 2 or not s[1].isdigit():
         raise ScpiError(-104)
     nd = int(s[1])
@@ -171,7 +171,10 @@ def parse_block(arg: str) -> bytes:
     digits = s[2 : 2 + nd]
     if not digits.isdigit() or len(s) < 2 + nd + int(digits):
         raise ScpiError(-161)
-    return s[2 + nd : 2 + nd + int(digits)].encode("latin-1")
+    end = 2 + nd + int(digits)
+    if s[end:].strip():
+        raise ScpiError(-161)  # data after the block: the length field is wrong
+    return s[2 + nd : end].encode("latin-1")
 
 
 def format_float(x: float) -> str:

@@ -280,6 +280,39 @@ def split_top(text: str, sep: str) -> list[str]:
     return parts
 
 
+def block_end(text: str) -> int:
+    """Index just after the last definite-length block in `text` (outside quotes), else 0.
+
+    Whitespace before that index is payload and must not be stripped (IEEE 488.2 §7.7.6).
+    """
+    if "#" not in text:
+        return 0
+    i, n, quote, end = 0, len(text), "", 0
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#" and i + 1 < n and text[i + 1] in "123456789":
+            nd = int(text[i + 1])
+            digits = text[i + 2 : i + 2 + nd]
+            if len(digits) == nd and digits.isdigit():
+                i += 2 + nd + int(digits)
+                end = min(i, n)
+                continue
+        i += 1
+    return end
+
+
+def strip_unit(text: str) -> str:
+    """`str.strip` that leaves the payload of a trailing definite-length block intact."""
+    text = text.lstrip()
+    end = block_end(text)
+    return text[:end] + text[end:].rstrip() if end else text.rstrip()
+
+
 _HEADER_RE = re.compile(r"^(:?)([A-Za-z][A-Za-z0-9_]*(?::[A-Za-z][A-Za-z0-9_]*)*)(\??)$")
 _COMMON_RE = re.compile(r"^(\*[A-Za-z]+)(\??)$")
 
@@ -297,7 +330,7 @@ class Unit:
 
 def parse_unit(text: str) -> Unit | None:
     """Parse `:FREQ:CENT 3.5 GHz` into a Unit; None for an empty unit; -102 on bad syntax."""
-    text = text.strip()
+    text = strip_unit(text)
     if not text:
         return None
     parts = text.split(None, 1)
@@ -317,7 +350,7 @@ def parse_unit(text: str) -> Unit | None:
         absolute, common, query = bool(m.group(1)), False, bool(m.group(3))
     args: list[str] = []
     if rest.strip():
-        args = [a.strip() for a in split_top(rest, ",")]
+        args = [strip_unit(a) for a in split_top(rest, ",")]
         if any(a == "" for a in args):
             raise ScpiError(-102)
     return Unit(words, absolute, common, query, args)

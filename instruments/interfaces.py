@@ -92,6 +92,16 @@ class SignalGenerator(Instrument):
     @abstractmethod
     def set_modulation(self, on: bool) -> None: ...
 
+    @abstractmethod
+    def load_arb_waveform(self, name: str, iq: np.ndarray, sample_rate_hz: float) -> None:
+        """Download complex baseband `iq` to the ARB memory as `name`, scaled by the driver to
+        the instrument's format; an empty, odd-length or too-short waveform raises ValueError
+        (naming the reason) before anything is sent."""
+
+    @abstractmethod
+    def play_arb_waveform(self, name: str, sample_rate_hz: float) -> None:
+        """Select waveform `name`, set the ARB sample clock, turn the ARB and modulation on."""
+
 
 class SignalAnalyzer(Instrument):
     @abstractmethod

@@ -136,6 +136,26 @@ class ScpiSession:
             except _IO_ERRORS as exc:
                 raise self._failure(exc, command, self.timeout_s) from exc
 
+    def write_binary(self, command_prefix: str, payload: bytes) -> None:
+        """Send ``prefix + #<n><len><payload> + "\\n"`` (IEEE 488.2 §7.7.6 definite block).
+
+        One ``write_raw``; the traffic log records ``prefix<binary N bytes>``. The payload may
+        contain 0x0A: the instrument reads exactly ``len`` bytes after the header.
+        """
+        length = str(len(payload)).encode("ascii")
+        header = b"#%d%s" % (len(length), length)
+        message = command_prefix.encode("ascii") + header + bytes(payload) + b"\n"
+        entry = f"{command_prefix}<binary {len(payload)} bytes>"
+        with self._lock:
+            if self._needs_resync:
+                self._ensure_sync(command_prefix)
+            self._log((monotonic(), "w", entry))
+            self._note(entry)
+            try:
+                self._inst.write_raw(message)
+            except _IO_ERRORS as exc:
+                raise self._failure(exc, entry, self.timeout_s) from exc
+
     def query(self, command: str, timeout_s: float | None = None) -> str:
         """Write `command` and read one reply line (termination stripped)."""
         if timeout_s is not None:

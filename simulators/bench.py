@@ -37,6 +37,10 @@ class GeneratorState:
     level_dbm: float = -144.0
     rf_on: bool = False
     modulation_on: bool = False
+    #: ARB playback: the selected waveform (complex, peak |I|/|Q| = 1) while `arb_on`
+    arb_iq: np.ndarray | None = None
+    arb_sample_rate_hz: float | None = None
+    arb_on: bool = False
 
 
 @dataclass

@@ -127,10 +127,7 @@ class ScpiSession:
     def write(self, command: str) -> None:
         """Send one program message (no reply expected)."""
         with self._lock:
-            if self._needs_resync:
-                self._ensure_sync(command)
-            self._log((monotonic(), "w", command))
-            self._note(command)
+            self._begin(command)
             try:
                 self._write(command)
             except _IO_ERRORS as exc:
@@ -147,10 +144,7 @@ class ScpiSession:
         message = command_prefix.encode("ascii") + header + bytes(payload) + b"\n"
         entry = f"{command_prefix}<binary {len(payload)} bytes>"
         with self._lock:
-            if self._needs_resync:
-                self._ensure_sync(command_prefix)
-            self._log((monotonic(), "w", entry))
-            self._note(entry)
+            self._begin(entry)
             try:
                 self._inst.write_raw(message)
             except _IO_ERRORS as exc:
@@ -163,15 +157,15 @@ class ScpiSession:
         with self._lock:
             if self._needs_resync:
                 self._ensure_sync(command)
-            self._log((monotonic(), "w", command))
             self._note(command)
-            try:
-                self._write(command)
-                reply = self._read()
-            except _IO_ERRORS as exc:
-                raise self._failure(exc, command, self._timeout_ms / 1000.0) from exc
-            self._log((monotonic(), "r", reply))
-        return reply
+            return self._query_unnoted(command)
+
+    def _begin(self, command: str) -> None:
+        """Start a transaction (lock held): resync if a timeout left the link unsure, then log."""
+        if self._needs_resync:
+            self._ensure_sync(command)
+        self._log((monotonic(), "w", command))
+        self._note(command)
 
     def query_float(self, command: str, timeout_s: float | None = None) -> float:
         """`query` parsed as a number (NR1/NR2/NR3)."""
@@ -199,10 +193,7 @@ class ScpiSession:
         array. Returns a read-only zero-copy array in native values.
         """
         with self._lock:
-            if self._needs_resync:
-                self._ensure_sync(command)
-            self._log((monotonic(), "w", command))
-            self._note(command)
+            self._begin(command)
             inst = self._inst
             if timeout_s is not None:
                 inst.timeout = round(timeout_s * 1000)

@@ -46,6 +46,47 @@ class IQCapture:
     iq: np.ndarray
 
 
+@dataclass(frozen=True)
+class AclrOffset:
+    """One adjacent-channel pair: centre-to-centre offset from the carrier and the (square)
+    measurement bandwidth of the adjacent channel (38.104 §6.6.3, 38.101-1 §6.5.2.4)."""
+
+    offset_hz: float
+    bandwidth_hz: float
+
+
+@dataclass(frozen=True)
+class AclrResult:
+    """An analyzer's adjacent-channel-power result, one entry per offset, in offset order.
+
+    Relative values are adjacent-channel power minus carrier power (dBc, negative for a clean
+    signal, as analyzers display them); `aclr_db` gives the 3GPP ratio (positive dB).
+    """
+
+    carrier_power_dbm: float
+    offsets: tuple[AclrOffset, ...]
+    lower_dbc: tuple[float, ...]
+    upper_dbc: tuple[float, ...]
+    lower_dbm: tuple[float, ...]
+    upper_dbm: tuple[float, ...]
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+    def aclr_db(self, index: int) -> float:
+        """3GPP ACLR of offset `index`: carrier over the worse of the two adjacent channels."""
+        return -max(self.lower_dbc[index], self.upper_dbc[index])
+
+
+@dataclass(frozen=True)
+class ObwResult:
+    """Occupied bandwidth: the band holding `power_percent` of the total power (38.104 §6.6.2)."""
+
+    occupied_bandwidth_hz: float
+    power_percent: float
+    total_power_dbm: float
+    centroid_hz: float
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+
 class Instrument(ABC):
     """Base of every driver: owns one SCPI session; knows its identity."""
 
@@ -77,7 +118,8 @@ class SignalGenerator(Instrument):
     def set_frequency_hz(self, frequency_hz: float) -> None: ...
 
     @abstractmethod
-    def set_power_dbm(self, power_dbm: float) -> None: ...
+    def set_power_dbm(self, power_dbm: float) -> None:
+        """Output level; with an ARB waveform playing, its RMS (average) power."""
 
     @abstractmethod
     def set_power_limit_dbm(self, power_dbm: float) -> None:
@@ -128,6 +170,29 @@ class SignalAnalyzer(Instrument):
     @abstractmethod
     def peak_marker(self) -> tuple[float, float]:
         """(frequency_hz, power_dbm) of the highest point of the last trace."""
+
+    @abstractmethod
+    def measure_channel_power(
+        self, center_hz: float, bandwidth_hz: float, span_hz: float,
+        reference_level_dbm: float, average_count: int = 1,
+    ) -> float:
+        """Power (dBm) in `bandwidth_hz` (square filter) around `center_hz`, by the
+        analyzer's own channel-power measurement (integration-bandwidth method, RMS detector)."""
+
+    @abstractmethod
+    def measure_aclr(
+        self, center_hz: float, carrier_bandwidth_hz: float, offsets: tuple[AclrOffset, ...],
+        reference_level_dbm: float, average_count: int = 1, noise_correction: bool = False,
+    ) -> AclrResult:
+        """Adjacent-channel power ratios by the analyzer's own ACP/ACLR measurement
+        (integration-bandwidth method, RMS detector, square filters)."""
+
+    @abstractmethod
+    def measure_obw(
+        self, center_hz: float, span_hz: float, reference_level_dbm: float,
+        power_percent: float = 99.0, average_count: int = 1,
+    ) -> ObwResult:
+        """Occupied bandwidth by the analyzer's own OBW measurement."""
 
     def supports_iq_capture(self) -> bool:
         return False

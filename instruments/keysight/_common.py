@@ -1,67 +1,11 @@
-"""What every Keysight driver here shares: identity, reset, configuration and reply parsing."""
+"""What the Keysight drivers share: the vendor-neutral SCPI plumbing of instruments.common."""
 
 from __future__ import annotations
 
-from instruments.errors import IdentityMismatch, UnexpectedResponse
-from instruments.interfaces import Identity
-from instruments.scpi import ScpiSession
+from instruments.common import ScpiCommon, num, on_off, parse_bool, parse_float
+
+__all__ = ["KeysightCommon", "num", "on_off", "parse_bool", "parse_float"]
 
 
-def num(value: float) -> str:
-    """A number as SCPI <NRf>: 12 significant digits, no unit (base units: Hz, dBm, dB, s, V, A)."""
-    return f"{float(value):.12g}"
-
-
-def on_off(on: bool) -> str:
-    return "ON" if on else "OFF"
-
-
-def parse_bool(reply: str, command: str) -> bool:
-    """SCPI <Boolean> reply: ``1``/``0`` (also ``+1``, ``ON``/``OFF``)."""
-    text = reply.strip().upper()
-    if text in ("1", "+1", "ON"):
-        return True
-    if text in ("0", "+0", "OFF"):
-        return False
-    raise UnexpectedResponse(reply, command, "a boolean 1|0")
-
-
-def parse_float(reply: str, command: str) -> float:
-    try:
-        return float(reply)
-    except ValueError:
-        raise UnexpectedResponse(reply, command, "a number") from None
-
-
-def read_identity(session: ScpiSession, supported_models: tuple[str, ...]) -> Identity:
-    """``*IDN?`` → manufacturer,model,serial,firmware (IEEE 488.2 §10.14), checked against
-    `supported_models` before anything else is sent; then ``*OPT?`` (``0`` means no options)."""
-    idn = session.query("*IDN?").strip()
-    fields = [f.strip() for f in idn.split(",")]
-    if len(fields) != 4 or fields[1].upper() not in {m.upper() for m in supported_models}:
-        raise IdentityMismatch(supported_models, idn)
-    opt = session.query("*OPT?").strip().strip('"').strip()
-    options = () if opt in ("", "0") else tuple(o.strip() for o in opt.split(",") if o.strip())
-    return Identity(fields[0], fields[1], fields[2], fields[3], options)
-
-
-class KeysightCommon:
-    """Mixin for the drivers in this package (needs `self.session` and `supported_models`)."""
-
-    session: ScpiSession
-    supported_models: tuple[str, ...]
-
-    def _read_identity(self) -> Identity:
-        return read_identity(self.session, self.supported_models)
-
-    def _configure(self, *commands: str) -> None:
-        """Send each command, then drain the error queue once; an error names these commands."""
-        for command in commands:
-            self.session.write(command)
-        self.session.check_errors(after="; ".join(commands))
-
-    def _reset(self, timeout_s: float = 30.0) -> None:
-        """``*RST;*CLS`` then ``*OPC?`` (a preset can take seconds on an X-series analyzer)."""
-        self.session.write("*RST;*CLS")
-        self.session.opc(timeout_s)
-        self.session.check_errors(after="*RST;*CLS")
+class KeysightCommon(ScpiCommon):
+    """Mixin for the Keysight drivers (`*RST;*CLS` preset, error queue drained after setups)."""

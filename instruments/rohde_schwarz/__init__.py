@@ -1,0 +1,1 @@
+"""Rohde & Schwarz drivers (FSW analyzers, SMW200A/SMBV100B generators)."""

@@ -2,7 +2,8 @@
 
 Signal chain (docs/design.md "Virtual bench"):
 generator port → input path loss (table `paths.signal_generator`) → DUT (`pa_model`) → output path
-loss per receiving role (`paths.signal_analyzer`, `paths.power_meter`) → `tones_at(role)`.
+loss per receiving role (`paths.signal_analyzer`, `paths.power_meter`) → `tones_at(role)` for CW,
+`modulated_at(role)` while the generator plays an ARB waveform (`simulators.modulated`).
 The DUT's drain supply is a channel of the DC supply; a load above the current limit puts the
 channel in constant-current mode and the voltage sags until the PA draws exactly the limit.
 
@@ -22,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from simulators.pa_model import PowerAmplifier
-from simulators.signals import Tone
+from simulators.modulated import GeneratorWaveform, amplify, generator_waveform
+from simulators.pa_model import PowerAmplifier, dbm_to_w
+from simulators.signals import ModulatedSignal, Tone
 
 #: roles whose instrument receives the DUT output
 RECEIVING_ROLES = ("signal_analyzer", "power_meter")
@@ -116,6 +118,10 @@ class VirtualBench:
         self.supply = SupplyState()
         self.events: deque[tuple[float, str, str]] = deque(maxlen=500)
         self._t0 = time.monotonic()
+        # modulated-signal caches: the generator period per ARB waveform, the DUT output per state
+        self._waveform_cache: tuple[tuple[int, float], GeneratorWaveform] | None = None
+        self._output_cache: tuple[tuple[Any, ...], ModulatedSignal] | None = None
+        self._role_cache: dict[str, tuple[tuple[Any, ...], ModulatedSignal]] = {}
 
     # ------------------------------------------------------------------ infrastructure
     def rng_for(self, role: str) -> np.random.Generator:
@@ -158,8 +164,13 @@ class VirtualBench:
     def _load_current(self, channel: int, voltage_v: float) -> float:
         if self.dut is None or channel != self.dut.supply_channel:
             return 0.0
-        return self.dut.supply_current_a(self.dut_input_dbm(), self.generator.frequency_hz,
-                                         voltage_v)
+        f = self.generator.frequency_hz
+        wave = self.generator_waveform()
+        pin = self.dut_input_dbm()
+        if wave is not None and pin is not None:
+            pin_w = dbm_to_w(pin) * wave.envelope_power_quantiles
+            return self.dut.mean_supply_current_a(pin_w, f, voltage_v)
+        return self.dut.supply_current_a(pin, f, voltage_v)
 
     def channel(self, channel: int) -> ChannelReading:
         """Actual output of a supply channel: CV at the set voltage, or CC with the voltage
@@ -197,12 +208,65 @@ class VirtualBench:
         return self.channel(self.dut.supply_channel).voltage_v
 
     # ------------------------------------------------------------------ signals
+    def arb_playing(self) -> bool:
+        """True while the RF output carries the ARB waveform (RF, ARB and modulation all on)."""
+        g = self.generator
+        return g.rf_on and g.arb_on and g.modulation_on and g.arb_iq is not None
+
+    def generator_waveform(self) -> GeneratorWaveform | None:
+        """The playing waveform at unit RMS, oversampled for simulation (None with CW)."""
+        g = self.generator
+        if not self.arb_playing() or g.arb_iq is None or not g.arb_sample_rate_hz:
+            return None
+        key = (id(g.arb_iq), float(g.arb_sample_rate_hz))
+        if self._waveform_cache is None or self._waveform_cache[0] != key:
+            wave = generator_waveform(g.arb_iq, g.arb_sample_rate_hz,
+                                      self.rng_for("signal_generator"))
+            self._waveform_cache = (key, wave)
+        return self._waveform_cache[1]
+
+    def modulated_output(self) -> ModulatedSignal | None:
+        """The modulated signal at the DUT output plane (None with CW or RF off)."""
+        with self.lock:
+            self._check_damage()
+            wave = self.generator_waveform()
+            pin = self.dut_input_dbm()
+            if wave is None or pin is None:
+                return None
+            f = self.generator.frequency_hz
+            v = self.drain_voltage_v() if self.dut is not None else None
+            key = (id(wave), pin, f, v, self.dut.damaged if self.dut else None)
+            if self._output_cache is None or self._output_cache[0] != key:
+                phase_in = -2.0 * math.pi * f * self.tau_in_s
+                x_w = math.sqrt(dbm_to_w(pin)) * wave.unit_iq * np.exp(1j * phase_in)
+                y_w = x_w if self.dut is None else amplify(self.dut, x_w, wave.sample_rate_hz, f, v)
+                signal = ModulatedSignal(f, wave.sample_rate_hz, y_w * math.sqrt(50.0))
+                self._output_cache = (key, signal)
+            return self._output_cache[1]
+
+    def modulated_at(self, role: str) -> list[ModulatedSignal]:
+        """Modulated signals at the input of the instrument in `role` (after the DUT and the path
+        loss at the carrier; the output cable's electrical length rotates the carrier phase)."""
+        out = self.modulated_output()
+        if out is None:
+            return []
+        f = out.center_frequency_hz
+        loss_db = self.path_loss_db(role, f)
+        key = (id(out), loss_db, self.tau_out_s)
+        cached = self._role_cache.get(role)
+        if cached is None or cached[0] != key:  # same object while nothing changes: caches hit
+            gain = 10.0 ** (-loss_db / 20.0) * np.exp(-2j * math.pi * f * self.tau_out_s)
+            cached = (key, ModulatedSignal(f, out.sample_rate_hz, out.iq * gain))
+            self._role_cache[role] = cached
+        return [cached[1]]
+
     def dut_output(self) -> list[Tone]:
-        """Tones at the DUT output plane (fundamental first, then H2, H3...)."""
+        """CW tones at the DUT output plane (fundamental first, then H2, H3...); none while a
+        modulated waveform plays (see `modulated_output`)."""
         with self.lock:
             self._check_damage()
             pin = self.dut_input_dbm()
-            if pin is None:
+            if pin is None or self.arb_playing():
                 return []
             f = self.generator.frequency_hz
             phase_in = -2.0 * math.pi * f * self.tau_in_s
@@ -226,8 +290,10 @@ class VirtualBench:
         ]
 
     def total_power_dbm(self, role: str) -> float:
-        """Sum of the power of all tones at `role` (what a thermal sensor reads); -inf if none."""
+        """Total power of all tones and modulated signals at `role` (what a thermal sensor
+        reads); -inf if none."""
         total = sum(10.0 ** (t.power_dbm / 10.0) for t in self.tones_at(role))
+        total += sum(10.0 ** (m.power_dbm / 10.0) for m in self.modulated_at(role))
         return 10.0 * math.log10(total) if total > 0 else -math.inf
 
 

@@ -1,4 +1,6 @@
-"""Memoryless power-amplifier model (Rapp AM-AM, modified-Rapp AM-PM, harmonics, class-AB DC).
+"""Power-amplifier model: Rapp AM-AM, modified-Rapp AM-PM, optional linear memory ahead of the
+nonlinearity (Wiener), harmonics, class-AB DC current; CW answers in closed form, modulated
+envelopes sample by sample.
 
 Reference: rf-measurements-and-scpi.md §3.1 (Rapp SSPA, modified Rapp AM-PM), §1.1 (P1dB, PAE).
 Amplitudes are power waves r = sqrt(P/1 W), so the Rapp equations hold in any consistent unit:
@@ -15,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 FEEDTHROUGH_DB = -30.0
 DAMAGE_GAIN_LOSS_DB = 20.0
@@ -43,6 +47,13 @@ class PowerAmplifier:
     quiescent_current_a: float = 0.08
     drain_efficiency_at_psat: float = 0.55
     harmonics_dbc_at_psat: list[float] = field(default_factory=lambda: [-25.0, -35.0])
+    #: linear memory ahead of the nonlinearity (Wiener model, reference §3.2): one echo of
+    #: relative amplitude `memory_echo_ratio` delayed by `memory_echo_delay_s` at
+    #: `memory_echo_phase_deg`; it tilts the in-band response, which makes the regrowth (ACLR)
+    #: lower/upper asymmetric as a real PA's is. 0 disables memory.
+    memory_echo_ratio: float = 0.0
+    memory_echo_delay_s: float = 1.0e-9
+    memory_echo_phase_deg: float = 90.0
     max_rf_input_dbm: float = 12.0
     supply_channel: int = 1
     damaged: bool = False
@@ -119,6 +130,47 @@ class PowerAmplifier:
         u_db = 20.0 * math.log10(max(self._drive(pin_dbm, f_hz, supply_v), 1e-30))
         return [sat + min(0.0, (n - 1) * u_db)
                 for n, sat in enumerate(self.harmonics_dbc_at_psat, start=2)]
+
+    # ------------------------------------------------------------------ modulated envelopes
+    def memory_response(self, offset_hz: np.ndarray) -> np.ndarray:
+        """Complex response of the linear memory at baseband offsets, unity at the carrier:
+        H(f) = (1 + a·e^{jφ}·e^{-j2πfτ}) / (1 + a·e^{jφ})."""
+        a = self.memory_echo_ratio * np.exp(1j * math.radians(self.memory_echo_phase_deg))
+        return (1.0 + a * np.exp(-2j * np.pi * offset_hz * self.memory_echo_delay_s)) / (1.0 + a)
+
+    def envelope_gain(self, r_in: np.ndarray, f_hz: float, supply_v: float | None = None
+                      ) -> np.ndarray:
+        """Complex gain y/x for input envelope samples of amplitude `r_in` = sqrt(P/1 W):
+        the same Rapp AM-AM and AM-PM as the CW methods, applied sample by sample."""
+        r = np.asarray(r_in, dtype=float)
+        if not self.is_powered(supply_v):
+            return np.full(r.shape, 10.0 ** (FEEDTHROUGH_DB / 20.0), dtype=complex)
+        p = self.rapp_smoothness
+        g = 10.0 ** (self.small_signal_gain_db(f_hz) / 20.0)
+        vsat = math.sqrt(dbm_to_w(self.psat_at_dbm(supply_v)))
+        u = g * r / vsat
+        am = g / (1.0 + u ** (2 * p)) ** (1.0 / (2 * p))
+        uq = u ** (2 * p)
+        pm = math.radians(self.am_pm_max_deg) * uq / (1.0 + uq)
+        return am * np.exp(1j * pm)
+
+    def mean_supply_current_a(self, pin_w: np.ndarray, f_hz: float,
+                              supply_v: float | None = None) -> float:
+        """Drain current averaged over a modulated envelope whose instantaneous input powers
+        (W) are `pin_w`: the class-AB law of `supply_current_a` holds per instant, so the
+        supply (whose regulation is far slower than the envelope) reads its mean."""
+        v = self.nominal_supply_v if supply_v is None else supply_v
+        if v <= 0:
+            return 0.0
+        i_sat = self.saturation_current_a()
+        if self.is_powered(v):
+            r_in = np.sqrt(np.asarray(pin_w, dtype=float))
+            pout_w = (np.abs(self.envelope_gain(r_in, f_hz, v)) * r_in) ** 2
+            ratio = float(np.mean(np.sqrt(pout_w / dbm_to_w(self.psat_dbm))))
+        else:
+            ratio = 0.0
+        current = self.quiescent_current_a + (i_sat - self.quiescent_current_a) * ratio
+        return current * min(1.0, v / (0.5 * self.nominal_supply_v))
 
     # ------------------------------------------------------------------ compression points
     def _x1db(self) -> float:

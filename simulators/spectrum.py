@@ -17,6 +17,9 @@ Conventions (all powers referred to the analyzer's RF input connector):
   averaging domain (not for the average detector); peak/negative peak take the max/min of the
   ``M/V`` smoothed samples; sample takes one. Trace averaging (AVER:COUN K) averages K sweeps in
   the same domain. A tone adds its RBW response (per detector) in power to the noise reading.
+* Modulated signals (an ARB waveform after the DUT) are noise-like: their RBW-filtered power
+  ``sum_k P_k H(x - f_k)`` over the spectral lines of the periodic waveform is added to the
+  analyzer's own noise and read with the same detector statistics.
 * IQ samples: complex baseband in sqrt(W*50 ohm) (RMS volts): a tone of P watts at f is
   ``sqrt(P*50)*exp(j*(2*pi*(f-fc)*t + phase_rad))``, so power = mean(|x|^2)/50. The SCPI device
   converts to the X-series' peak-volt scaling itself (see keysight_xseries.py).
@@ -33,7 +36,7 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
-from simulators.signals import Tone
+from simulators.signals import ModulatedSignal, Tone
 
 Detector = Literal["AVER", "POS", "SAMP", "NEG", "NORM"]
 AverageType = Literal["RMS", "LOG", "SCAL"]
@@ -176,10 +179,13 @@ class SweepResult:
     power_dbm: np.ndarray
     sweep_time_s: float  # one sweep
     sweep_type: str  # "SWE" | "FFT"
-    mixer_level_dbm: float  # total tone power at the first mixer
+    mixer_level_dbm: float  # total (RMS) signal power at the first mixer
     compression_db: float
     input_overload: bool  # mixer near/above compression (STAT:QUES:INT bit 4)
     over_range: bool  # IF/ADC over-range: signal > ref level + headroom (bit 5)
+    #: the analyzer's own mean (RMS) noise power per point within the RBW noise bandwidth, W;
+    #: what ACP/CHP noise correction subtracts
+    noise_w: np.ndarray | None = None
 
 
 def compression_db(mixer_dbm: float, p1db_dbm: float, smoothness: float = 2.0) -> float:
@@ -190,27 +196,91 @@ def compression_db(mixer_dbm: float, p1db_dbm: float, smoothness: float = 2.0) -
     return 10.0 / p * math.log10(1.0 + x ** (2.0 * p)) if x > 1e-6 else 0.0
 
 
-def mixer_state(tones: Sequence[Tone], atten_db: float, preamp: bool,
-                 model: AnalyzerModel) -> tuple[float, float, bool]:
-    """(total tone power at the mixer dBm, gain compression dB, input-overload flag)."""
-    if not tones:
-        return -math.inf, 0.0, False
+def crest_factor_db(signal: ModulatedSignal) -> float:
+    """Peak-to-average power ratio of one period (the envelope peaks the mixer must handle)."""
+    p = np.abs(signal.iq) ** 2
+    return 10.0 * math.log10(float(p.max() / p.mean())) if p.mean() > 0 else 0.0
+
+
+def mixer_state(tones: Sequence[Tone], atten_db: float, preamp: bool, model: AnalyzerModel,
+                modulated: Sequence[ModulatedSignal] = ()) -> tuple[float, float, bool]:
+    """(total RMS power at the mixer dBm, gain compression dB, input-overload flag). A modulated
+    signal compresses by its RMS power but flags overload by its envelope peaks."""
     watts = sum(10.0 ** (t.power_dbm / 10.0) for t in tones)
-    gain = preamp_gain_db(max(t.frequency_hz for t in tones)) if preamp else 0.0
+    watts += sum(m.power_w * 1e3 for m in modulated)
+    if watts <= 0:
+        return -math.inf, 0.0, False
+    freqs = [t.frequency_hz for t in tones] + [m.center_frequency_hz for m in modulated]
+    gain = preamp_gain_db(max(freqs)) if preamp else 0.0
     mixer = 10.0 * math.log10(watts) - atten_db + gain
-    return mixer, compression_db(mixer, model.p1db_mixer_dbm), mixer > model.p1db_mixer_dbm - 3.0
+    peak = mixer + max((crest_factor_db(m) for m in modulated), default=0.0)
+    return mixer, compression_db(mixer, model.p1db_mixer_dbm), peak > model.p1db_mixer_dbm - 3.0
 
 
 def input_flags(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerModel,
-                offset_db: float = 0.0) -> tuple[float, float, bool, bool]:
+                offset_db: float = 0.0, modulated: Sequence[ModulatedSignal] = ()
+                ) -> tuple[float, float, bool, bool]:
     """(mixer level dBm, compression dB, input overload, over range) for a sweep: over range when a
-    tone near the swept band exceeds the reference level by more than the ADC headroom."""
-    mixer, comp, overload = mixer_state(tones, s.attenuation_db, s.preamp, model)
+    signal near the swept band exceeds the reference level by more than the ADC headroom."""
+    mixer, comp, overload = mixer_state(tones, s.attenuation_db, s.preamp, model, modulated)
     margin = 3.0 * s.rbw_hz
-    over = any(s.start_hz - margin <= t.frequency_hz <= s.stop_hz + margin
-               and t.power_dbm + offset_db - comp > s.reference_level_dbm + ADC_HEADROOM_DB
-               for t in tones)
+    near = [(t.frequency_hz, t.power_dbm) for t in tones]
+    near += [(m.center_frequency_hz, m.power_dbm) for m in modulated]
+    over = any(s.start_hz - margin <= f <= s.stop_hz + margin
+               and p + offset_db - comp > s.reference_level_dbm + ADC_HEADROOM_DB
+               for f, p in near)
     return mixer, comp, overload, over
+
+
+@lru_cache(maxsize=8)
+def _line_spectrum(signal: ModulatedSignal) -> tuple[np.ndarray, np.ndarray]:
+    """(absolute frequencies ascending, power W) of the spectral lines of a periodic signal."""
+    n = signal.iq.size
+    power = np.fft.fftshift(np.abs(np.fft.fft(signal.iq)) ** 2) / (n * n * 50.0)
+    offsets = np.fft.fftshift(np.fft.fftfreq(n, 1.0 / signal.sample_rate_hz))
+    freqs = signal.center_frequency_hz + offsets
+    return freqs, power
+
+
+def _coarse_lines(freqs: np.ndarray, power: np.ndarray, max_width_hz: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Merge adjacent lines into bins no wider than `max_width_hz` (power-weighted centres)."""
+    spacing = freqs[1] - freqs[0] if freqs.size > 1 else max_width_hz
+    m = int(max_width_hz // spacing)
+    if m <= 1:
+        return freqs, power
+    n = (freqs.size // m) * m
+    p = power[:n].reshape(-1, m)
+    total = p.sum(axis=1)
+    f = freqs[:n].reshape(-1, m)
+    centre = np.where(total > 0, (f * p).sum(axis=1) / np.where(total > 0, total, 1.0),
+                      f.mean(axis=1))
+    return centre, total
+
+
+def modulated_rbw_power_w(signal: ModulatedSignal, x_hz: np.ndarray, rbw_hz: float) -> np.ndarray:
+    """RBW-filtered power (W) of a modulated signal at each display frequency: the Gaussian RBW
+    response summed over the signal's spectral lines (merged to RBW/8 bins for speed)."""
+    freqs, power = _line_spectrum(signal)
+    freqs, power = _coarse_lines(freqs, power, rbw_hz / 8.0)
+    c = GAUSS_C / rbw_hz**2
+    reach = 4.5 * rbw_hz  # exp(-c*reach^2) = 1e-24: nothing visible beyond
+    spacing = freqs[1] - freqs[0] if freqs.size > 1 else rbw_hz
+    j = int(math.ceil(reach / spacing)) + 1
+    out = np.zeros(x_hz.size)
+    inside = (x_hz >= freqs[0] - reach) & (x_hz <= freqs[-1] + reach)
+    if not inside.any():
+        return out
+    xs = x_hz[inside]
+    centre = np.clip(np.searchsorted(freqs, xs), 0, freqs.size - 1)
+    acc = np.zeros(xs.size)
+    for k in range(-j, j + 1):
+        idx = centre + k
+        ok = (idx >= 0) & (idx < freqs.size)
+        idx = np.clip(idx, 0, freqs.size - 1)
+        acc += np.where(ok, power[idx] * np.exp(-c * (xs - freqs[idx]) ** 2), 0.0)
+    out[inside] = acc
+    return out
 
 
 def _tone_response(x: np.ndarray, f0: float, rbw: float, bucket: float, detector: Detector,
@@ -299,8 +369,10 @@ def _noise_reading(rng: np.random.Generator, n: int, kind: str, a: float, g: flo
 
 def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerModel,
                      rng: np.random.Generator, amplitude_offset_db: float = 0.0,
-                     amplitude_jitter_db: float = 0.01) -> SweepResult:
-    """One displayed trace (dBm per point) for tones at the input under settings ``s``.
+                     amplitude_jitter_db: float = 0.01,
+                     modulated: Sequence[ModulatedSignal] = ()) -> SweepResult:
+    """One displayed trace (dBm per point) for tones and modulated signals at the input under
+    settings ``s``; modulated power is noise-like and read with the noise statistics.
 
     ``amplitude_offset_db`` is the instrument's fixed calibration error; each sweep adds a
     N(0, amplitude_jitter_db) gain error, averaged down with the trace averaging.
@@ -320,7 +392,7 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
     v = 1.0 if s.detector == "AVER" else max(s.rbw_hz / s.vbw_hz, 1.0)
     g = max(m / v, 1.0)
 
-    mixer, comp, overload, over = input_flags(tones, s, model, amplitude_offset_db)
+    mixer, comp, overload, over = input_flags(tones, s, model, amplitude_offset_db, modulated)
     gain_db = amplitude_offset_db - comp + rng.normal(0.0, amplitude_jitter_db / math.sqrt(k))
     sig = np.zeros(n)
     peak_sig = np.zeros(n)
@@ -343,6 +415,10 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
 
     nd = noise_density_dbm_hz(model, x, s.attenuation_db, s.preamp)
     noise_w = 10.0 ** ((nd + 10.0 * math.log10(ENBW_RATIO * s.rbw_hz)) / 10.0 - 3.0)
+    analyzer_noise_w = noise_w
+    if modulated:
+        g = 10.0 ** (gain_db / 10.0)
+        noise_w = noise_w + g * sum(modulated_rbw_power_w(m, x, s.rbw_hz) for m in modulated)
     if s.detector == "NORM":  # Rosenfell: peak where a signal rises and falls, else alternate
         hi_r = _noise_reading(rng, n, "max", v, g, s.average_type, k)
         lo_r = _noise_reading(rng, n, "min", v, g, s.average_type, k)
@@ -354,7 +430,8 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
         reading = _noise_reading(rng, n, kind, a, 1.0 if kind == "one" else g,
                                  s.average_type, k)
     power_dbm = 10.0 * np.log10(sig + noise_w * reading) + 30.0
-    return SweepResult(x, power_dbm, t_sweep, sweep_type, mixer, comp, overload, over)
+    return SweepResult(x, power_dbm, t_sweep, sweep_type, mixer, comp, overload, over,
+                       analyzer_noise_w)
 
 
 def next_peak_index(y: np.ndarray, below: float, excursion_db: float = 6.0) -> int:
@@ -377,8 +454,12 @@ def next_peak_index(y: np.ndarray, below: float, excursion_db: float = 6.0) -> i
 def iq_capture(tones: Sequence[Tone], center_hz: float, sample_rate_hz: float, n_samples: int,
                rng: np.random.Generator, noise_density_dbm_hz: float, *,
                if_bandwidth_hz: float | None = None, gain_db: float = 0.0,
-               t0_s: float = 0.0) -> np.ndarray:
+               t0_s: float = 0.0, modulated: Sequence[ModulatedSignal] = ()) -> np.ndarray:
     """Complex baseband capture in sqrt(W*50 ohm) units (power = mean(|x|^2)/50).
+
+    Modulated signals are shifted to the capture centre, band-limited to the IF filter and
+    resampled to ``sample_rate_hz`` exactly (periodic spectra), starting at a random point of
+    their period: a capture is not time-aligned with the generator's ARB.
 
     Each tone inside the IF filter (|f - fc| <= IF BW/2, default 0.8*fs as for the X-series
     flat-top IF filter at sample rate = 1.25*IF BW) appears as sqrt(P*50)*exp(j(2*pi*(f-fc)*t
@@ -395,7 +476,43 @@ def iq_capture(tones: Sequence[Tone], center_hz: float, sample_rate_hz: float, n
         if abs(df) <= ifbw / 2.0:
             amp = g * math.sqrt(10.0 ** (tone.power_dbm / 10.0 - 3.0) * 50.0)
             x += amp * np.exp(1j * (2.0 * np.pi * df * t + tone.phase_rad))
+    for m in modulated:
+        x += g * _resample_modulated(m, center_hz, sample_rate_hz, n_samples, ifbw, t0_s,
+                                     float(rng.random()) * m.duration_s)
     noise_var = 10.0 ** (noise_density_dbm_hz / 10.0 - 3.0) * ifbw * 50.0  # V^2 per sample
     sigma = math.sqrt(noise_var / 2.0)
     x += sigma * (rng.standard_normal(n_samples) + 1j * rng.standard_normal(n_samples))
     return x
+
+
+def _resample_modulated(m: ModulatedSignal, center_hz: float, sample_rate_hz: float,
+                        n_samples: int, if_bandwidth_hz: float, t0_s: float,
+                        start_s: float) -> np.ndarray:
+    """`n_samples` of the periodic signal `m` seen by an IQ receiver at `center_hz`: every
+    spectral line k/T inside the IF filter, evaluated at t = start + n/fs (exact, no filter
+    transients). Lines are summed by an inverse FFT on the capture's own grid when the period
+    holds a whole number of capture samples, else directly."""
+    n = m.iq.size
+    spectrum = np.fft.fft(m.iq) / n
+    line_hz = np.fft.fftfreq(n, 1.0 / m.sample_rate_hz)
+    offset_hz = line_hz + (m.center_frequency_hz - center_hz)
+    keep = np.abs(offset_hz) <= min(if_bandwidth_hz, sample_rate_hz) / 2.0
+    coeff = spectrum[keep] * np.exp(2j * np.pi * line_hz[keep] * start_s)
+    offset_hz = offset_hz[keep]
+    period_samples = sample_rate_hz * m.duration_s
+    per = round(period_samples)
+    df = m.center_frequency_hz - center_hz
+    whole_lines = abs(df * m.duration_s - round(df * m.duration_s)) < 1e-6
+    if abs(period_samples - per) < 1e-6 and whole_lines:
+        bins = np.round(offset_hz * m.duration_s).astype(np.int64) % per
+        grid = np.zeros(per, dtype=np.complex128)
+        np.add.at(grid, bins, coeff)
+        one_period = np.fft.ifft(grid) * per
+        shift = int(round(t0_s * sample_rate_hz)) % per
+        return np.resize(np.roll(one_period, -shift), n_samples)
+    t = t0_s + np.arange(n_samples) / sample_rate_hz
+    out = np.zeros(n_samples, dtype=np.complex128)
+    for chunk in range(0, offset_hz.size, 512):
+        sl = slice(chunk, chunk + 512)
+        out += np.exp(2j * np.pi * np.outer(t, offset_hz[sl])) @ coeff[sl]
+    return out

@@ -3,6 +3,10 @@ parsing (IEEE 488.2 common commands and SCPI data formats)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import numpy as np
+
 from instruments.errors import IdentityMismatch, UnexpectedResponse
 from instruments.interfaces import Identity
 from instruments.scpi import ScpiSession
@@ -66,3 +70,12 @@ class ScpiCommon:
         self.session.write("*RST;*CLS")
         self.session.opc(timeout_s)
         self.session.check_errors(after="*RST;*CLS")
+
+
+@lru_cache(maxsize=16)
+def sweep_axis(start_hz: float, stop_hz: float, points: int) -> np.ndarray:
+    """A swept analyzer's frequency axis: `points` equally spaced from start to stop inclusive.
+    Built once per configuration and shared read-only (a 100k-point trace fetch stays cheap)."""
+    axis = np.linspace(float(start_hz), float(stop_hz), int(points))
+    axis.setflags(write=False)
+    return axis

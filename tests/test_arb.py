@@ -108,7 +108,7 @@ def test_play_sets_bench_state(sim: SimulatedBench, gen: KeysightN5182B) -> None
 
 @pytest.mark.parametrize(
     ("iq", "reason"),
-    [(np.zeros(0, complex), "empty"), (np.ones(61, complex), "odd"),
+    [(np.zeros(0, complex), "empty"), (np.ones(61, complex), "not a multiple of 2"),
      (np.ones(58, complex), "too short")],
 )
 def test_bad_waveform_refused_before_sending(gen: KeysightN5182B, iq: np.ndarray,

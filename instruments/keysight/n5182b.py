@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from instruments.arb import checked_waveform
 from instruments.interfaces import SignalGenerator
 from instruments.keysight._common import KeysightCommon, num, on_off, parse_bool
 
@@ -42,23 +43,9 @@ def arb_payload(iq: np.ndarray) -> tuple[bytes, float]:
     The scale is ``32767 / max(|I|, |Q|)``: the peak component lands on full scale. Raises
     ValueError for an empty, non-finite, all-zero, odd-length or too-short waveform.
     """
-    data = np.asarray(iq)
-    if data.ndim != 1:
-        raise ValueError(f"ARB waveform must be 1-D complex samples, got shape {data.shape}")
+    data = checked_waveform(iq, ARB_GRANULARITY, ARB_MIN_SAMPLES, "MXG")
     n = data.size
-    if n == 0:
-        raise ValueError("ARB waveform is empty")
-    if n % ARB_GRANULARITY:
-        raise ValueError(f"ARB waveform length {n} is odd: the MXG needs a multiple of "
-                         f"{ARB_GRANULARITY} samples")
-    if n < ARB_MIN_SAMPLES:
-        raise ValueError(f"ARB waveform is too short: {n} samples < minimum {ARB_MIN_SAMPLES}")
-    data = data.astype(np.complex128, copy=False)
-    if not np.all(np.isfinite(data)):
-        raise ValueError("ARB waveform contains NaN or infinite samples")
     peak = float(max(np.max(np.abs(data.real)), np.max(np.abs(data.imag))))
-    if peak == 0.0:
-        raise ValueError("ARB waveform is all zeros (nothing to scale to full scale)")
     scale = ARB_FULL_SCALE / peak
     interleaved = np.empty(2 * n, dtype=">i2")
     interleaved[0::2] = np.round(data.real * scale)

@@ -10,22 +10,42 @@ STAT:QUES:INT bit 4 Input Overload, bit 5 Over Range; IQ `FETC:WAV0?` I,Q pairs 
 power = 10*log10(10*|v|^2) dBm ("rms value (peak volts)"), i.e. P[W] = |v|^2/100, and
 `FETC:WAV1?` = sample time, mean power, mean power averaged, samples, PAPR, max, min.
 `*OPT?` answers a quoted string as the instrument does (`"526,B25,..."`).
+
+Built-in power measurements of SA mode (X-series SA mode reference, "Channel Power", "ACP" and
+"Occupied BW" chapters): `:CONFigure:CHPower|ACPower|OBWidth[:NDEFault]`, `:INITiate:<meas>`,
+`:FETCh|READ|MEASure:<meas>[1]?`. Each keeps its own "Meas Local" settings (span, RBW, points,
+averaging, sweep time); centre frequency, reference level and attenuation are shared with the
+Swept SA. They sweep with the RMS (average) detector, integrate with the integration-bandwidth
+method (`simulators.analyzer_measurements`) and answer: CHP -> channel power dBm, PSD dBm/Hz;
+ACP -> 4 reference values then lower rel dB, lower abs dBm, upper rel dB, upper abs dBm per
+offset A..F (28 values, 9.91E+37 where an offset is off); OBW -> occupied BW Hz, total power dBm,
+transmit frequency error Hz, x dB bandwidth Hz.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulators import analyzer_measurements as am
 from simulators import spectrum as sp
-from simulators.scpi_core import ScpiDevice, ScpiError, parse_bool, parse_enum, parse_number
-from simulators.signals import Tone
+from simulators.scpi_core import (
+    ScpiDevice,
+    ScpiError,
+    format_float,
+    parse_bool,
+    parse_enum,
+    parse_number,
+)
+from simulators.signals import ModulatedSignal, Tone
 
 if TYPE_CHECKING:
     from simulators.bench import VirtualBench
@@ -40,14 +60,167 @@ _DETS = ["AVERage", "POSitive", "SAMPle", "NEGative", "NORMal"]
 _TRACE_RE = re.compile(r"^TRAC(?:E)?([1-6])$")
 
 
+#: SA-mode measurements as `:CONFigure?` names them: Swept SA, Channel Power, ACP, Occupied BW.
+#: The manual says `:CONF?` returns the long form (e.g. CHPower); public scripts compare the
+#: reply with the short form ("OBW") [verify].
+MEASUREMENTS = {"SAN": "SANalyzer", "CHP": "CHPower", "ACP": "ACPower", "OBW": "OBWidth"}
+N_OFFSETS = 6  # ACP offsets A..F ("Max Num of Offsets" preset 6)
+ACP_RESULTS = 4 + 4 * N_OFFSETS  # FETCh:ACPower? n=1 with 6 offsets: 28 values
+#: Auto sweep time of CHP/ACP/OBW: besides the swept k-rule, every display point averages at
+#: least this many independent RBW-bandwidth samples with the RMS detector, so the integrated
+#: power of a noise-like signal repeats to ~0.1 dB (a "best accuracy" sweep rule) [verify].
+ACCURACY_SAMPLES = 20.0
+
+
 @dataclass
 class _Acquisition:
-    """What one sweep/capture saw: tones at INIT time, settings, and a seed for its noise."""
+    """What one sweep/capture saw: tones and modulated signals at INIT time, settings, and a
+    seed for its noise."""
 
     tones: list[Tone]
     settings: sp.SweepSettings
     seed: int
+    modulated: list[ModulatedSignal] = field(default_factory=list)
     cache: dict[int, sp.SweepResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _IqAcquisition:
+    """One IQ Basic capture: inputs at INIT time, capture settings and a seed for its noise."""
+
+    tones: list[Tone]
+    modulated: list[ModulatedSignal]
+    center_hz: float
+    sample_rate_hz: float
+    n_samples: int
+    seed: int
+    noise_density_dbm_hz: float
+    gain_db: float
+
+
+@dataclass
+class _PowerMeasSetup:
+    """The "Meas Local" settings each built-in power measurement keeps for itself (presets:
+    span 3 MHz, 1001 points, averaging on with 10 averages [verify])."""
+
+    span_hz: float = 3e6
+    rbw_hz: float = 30e3
+    rbw_auto: bool = True
+    points: int = 1001
+    avg_on: bool = True
+    avg_count: int = 10
+    swt_s: float = 1e-3
+    swt_auto: bool = True
+
+    def span(self) -> float:
+        return self.span_hz
+
+    def auto_rbw(self) -> float:
+        """RBW auto rule: ~1 % of the span (the presets pair a 3 MHz span with 30 kHz) [verify]."""
+        return sp.snap_rbw(min(max(self.span() / 100.0, 1.0), 3e6), 3e6)
+
+    def rbw(self) -> float:
+        return self.auto_rbw() if self.rbw_auto else self.rbw_hz
+
+    def averages(self) -> int:
+        return self.avg_count if self.avg_on else 1
+
+    def sweep_time(self, analysis_bw_hz: float) -> float:
+        """Auto: the swept k-rule (average detector) or ACCURACY_SAMPLES per point, if longer."""
+        if not self.swt_auto:
+            return self.swt_s
+        rbw = self.rbw()
+        swept, _ = sp.sweep_time(self.span(), rbw, 10.0 * rbw, "AVER", self.points,
+                                 analysis_bw_hz)
+        return max(swept, self.points * ACCURACY_SAMPLES / rbw)
+
+
+@dataclass
+class _ChpSetup(_PowerMeasSetup):
+    """Channel Power: integration bandwidth (preset 2 MHz, SA mode)."""
+
+    integ_bw_hz: float = 2e6
+
+
+def _acp_offsets() -> list[float]:
+    return [3e6] + [0.0] * (N_OFFSETS - 1)
+
+
+@dataclass
+class _AcpSetup(_PowerMeasSetup):
+    """ACP: one carrier and offsets A..F (presets: carrier 2 MHz, offset A at 3 MHz on, B..F off,
+    2 MHz integration bandwidths [verify]); integration-bandwidth method only."""
+
+    carrier_bw_hz: float = 2e6
+    carrier_width_hz: float = 2e6
+    offset_hz: list[float] = field(default_factory=_acp_offsets)
+    offset_bw_hz: list[float] = field(default_factory=lambda: [2e6] * N_OFFSETS)
+    offset_on: list[bool] = field(default_factory=lambda: [True] + [False] * (N_OFFSETS - 1))
+    noise_correction: bool = False
+
+    def enabled(self) -> list[int]:
+        return [i for i, on in enumerate(self.offset_on) if on]
+
+    def span(self) -> float:
+        """The span the carrier and the enabled offsets need (coupled, not settable)."""
+        on = self.enabled()
+        return am.acp_span_hz(self.carrier_bw_hz, np.array([self.offset_hz[i] for i in on]),
+                              np.array([self.offset_bw_hz[i] for i in on]))
+
+    def auto_rbw(self) -> float:
+        """~1 % of the narrowest integration bandwidth, but at least two display points per RBW
+        so a tone cannot fall between points [verify]."""
+        widths = [self.carrier_bw_hz] + [self.offset_bw_hz[i] for i in self.enabled()]
+        spacing = self.span() / max(self.points - 1, 1)
+        return sp.snap_rbw(min(max(min(widths) / 100.0, 2.0 * spacing, 1.0), 3e6), 3e6)
+
+
+@dataclass
+class _ObwSetup(_PowerMeasSetup):
+    """Occupied BW: power percentage (preset 99 %) and the x dB bandwidth level (-26 dB)."""
+
+    percent: float = 99.0
+    xdb_db: float = -26.0
+
+
+_SETUPS: dict[str, Callable[[], _PowerMeasSetup]] = {
+    "CHP": _ChpSetup, "ACP": _AcpSetup, "OBW": _ObwSetup}
+
+
+@dataclass(frozen=True)
+class _MeasAcquisition:
+    """One CHP/ACP/OBW measurement: its settings at INIT time and the RMS-detected sweep."""
+
+    setup: _PowerMeasSetup
+    center_hz: float
+    rbw_hz: float
+    duration_s: float
+    result: sp.SweepResult
+
+
+def _finite(values: list[float]) -> np.ndarray:
+    """Results as sent: anything not finite (no power left after noise correction) is NaN."""
+    arr = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(arr), arr, NAN_RESULT)
+
+
+def xdb_bandwidth_hz(frequency_hz: np.ndarray, power_dbm: np.ndarray, xdb_db: float) -> float:
+    """Width between the points where the trace first falls `xdb_db` (negative) below its peak,
+    walking out from the peak on each side; linear interpolation in dB between points."""
+    peak = int(np.argmax(power_dbm))
+    level = float(power_dbm[peak]) + xdb_db
+    edges = []
+    for step in (-1, 1):
+        i = peak
+        while 0 <= i + step < power_dbm.size and power_dbm[i + step] > level:
+            i += step
+        j = i + step
+        if not 0 <= j < power_dbm.size:
+            return NAN_RESULT  # never falls x dB within the span
+        y0, y1 = float(power_dbm[i]), float(power_dbm[j])
+        frac = (y0 - level) / (y0 - y1) if y0 != y1 else 0.0
+        edges.append(float(frequency_hz[i] + frac * (frequency_hz[j] - frequency_hz[i])))
+    return edges[1] - edges[0]
 
 
 class KeysightXSeriesAnalyzer(ScpiDevice):
@@ -64,6 +237,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         self._cond = threading.Condition(self.lock)
         self.mode = "SA"  # *RST presets the current mode; it does not change it
         self._register()
+        self._register_measurements()
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -78,8 +252,11 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         self.markers: dict[int, float | None] = dict.fromkeys(range(1, 13))
         self.marker_trace: dict[int, int] = dict.fromkeys(range(1, 13), 1)
         self.last: _Acquisition | None = None
-        self.last_iq: tuple[list[Tone], float, float, int, int, float, float] | None = None
+        self.last_iq: _IqAcquisition | None = None
         self.integrity = 0
+        self.meas = "SAN"  # Mode Preset selects the Swept SA measurement
+        self.setups: dict[str, _PowerMeasSetup] = {k: make() for k, make in _SETUPS.items()}
+        self.meas_acq: dict[str, _MeasAcquisition] = {}
 
     def _meas_preset(self) -> None:
         self.points, self.rbw, self.rbw_auto, self.vbw, self.vbw_auto = 1001, 3e6, True, 3e6, True
@@ -135,14 +312,18 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _tones(self) -> list[Tone]:
         return list(self.bench.tones_at(self.role)) if self.bench is not None else []
 
+    def _modulated(self) -> list[ModulatedSignal]:
+        return list(self.bench.modulated_at(self.role)) if self.bench is not None else []
+
     def _need(self, mode: str) -> None:
         if self.mode != mode:
             raise ScpiError(-113, "Undefined header;not available in this mode")
 
     def _acquire(self) -> _Acquisition:
-        acq = _Acquisition(self._tones(), self.settings(), int(self.rng.integers(2**62)))
+        acq = _Acquisition(self._tones(), self.settings(), int(self.rng.integers(2**62)),
+                           self._modulated())
         _, _, overload, over = sp.input_flags(acq.tones, acq.settings, self.hw,
-                                              self.amplitude_offset_db)
+                                              self.amplitude_offset_db, modulated=acq.modulated)
         self.integrity = 16 * overload + 32 * over
         return acq
 
@@ -150,18 +331,27 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         if self.busy:
             raise ScpiError(-213)
         if self.mode == "BASIC":
-            n = min(max(int(round(self.srate * self.wav_time)), 1), 4_000_000)
-            fc, tones = (self.start_hz + self.stop_hz) / 2, self._tones()
-            _, comp, overload = sp.mixer_state(tones, self._atten(), self.preamp, self.hw)
-            self.integrity = 16 * overload
-            nd = float(sp.noise_density_dbm_hz(self.hw, fc, self._atten(), self.preamp))
-            self.last_iq = (tones, fc, self.srate, n, int(self.rng.integers(2**62)), nd,
-                            self.amplitude_offset_db - comp)
-            self.start_operation(n / self.srate + 1e-3)
+            self.last_iq = self._acquire_iq()
+            self.start_operation(self.last_iq.n_samples / self.srate + 1e-3)
+            return
+        if self.meas != "SAN":
+            acq = self._acquire_meas(self.meas)
+            self.meas_acq[self.meas] = acq
+            self.start_operation(acq.duration_s)
             return
         self.last = self._acquire()
         t, _ = self._sweep()
         self.start_operation(t * (self.avg_count if self.avg_on else 1))
+
+    def _acquire_iq(self) -> _IqAcquisition:
+        n = min(max(int(round(self.srate * self.wav_time)), 1), 4_000_000)
+        fc, tones, modulated = (self.start_hz + self.stop_hz) / 2, self._tones(), self._modulated()
+        _, comp, overload = sp.mixer_state(tones, self._atten(), self.preamp, self.hw,
+                                           modulated=modulated)
+        self.integrity = 16 * overload
+        nd = float(sp.noise_density_dbm_hz(self.hw, fc, self._atten(), self.preamp))
+        return _IqAcquisition(tones, modulated, fc, self.srate, n, int(self.rng.integers(2**62)),
+                              nd, self.amplitude_offset_db - comp)
 
     def _wait_sweep(self) -> None:
         """Block inside a handler until the operation ends, releasing the bench lock."""
@@ -176,7 +366,8 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             rng = np.random.default_rng([acq.seed, n])
             s = replace(acq.settings, detector=self._det(n))
             acq.cache[n] = sp.synthesize_sweep(acq.tones, s, self.hw, rng,
-                                               self.amplitude_offset_db)
+                                               self.amplitude_offset_db,
+                                               modulated=acq.modulated)
         return acq.cache[n]
 
     def _block(self, values: np.ndarray, trace_data: bool = False) -> bytes:
@@ -247,12 +438,13 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     # ------------------------------------------------------------------ IQ (Basic mode)
     def _iq(self) -> np.ndarray:
         """Last capture as X-series volts (peak scaling: |v|^2/100 = W)."""
-        if self.last_iq is None:
+        cap = self.last_iq
+        if cap is None:
             raise ScpiError(-230, "Data corrupt or stale;no waveform acquired")
-        tones, fc, fs, n, seed, nd, gain_db = self.last_iq
-        rng = np.random.default_rng(seed)
-        x = sp.iq_capture(tones, fc, fs, n, rng, nd, gain_db=gain_db,
-                          t0_s=float(rng.uniform(0.0, 1.0)))
+        rng = np.random.default_rng(cap.seed)
+        x = sp.iq_capture(cap.tones, cap.center_hz, cap.sample_rate_hz, cap.n_samples, rng,
+                          cap.noise_density_dbm_hz, gain_db=cap.gain_db,
+                          t0_s=float(rng.uniform(0.0, 1.0)), modulated=cap.modulated)
         return x * math.sqrt(2.0)
 
     def _wav_results(self, n: int) -> bytes:
@@ -267,8 +459,9 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         p = np.abs(v) ** 2 / 100.0  # W
         mean_dbm = 10 * math.log10(max(float(p.mean()), 1e-30)) + 30
         pk, mn = (10 * math.log10(max(float(f(p)), 1e-30)) + 30 for f in (np.max, np.min))
-        return self._block(np.array([1.0 / self.last_iq[2], mean_dbm, mean_dbm, v.size,
-                                     pk - mean_dbm, pk, mn]))
+        fs = self.last_iq.sample_rate_hz if self.last_iq is not None else self.srate
+        return self._block(np.array([1.0 / fs, mean_dbm, mean_dbm, v.size, pk - mean_dbm, pk,
+                                     mn]))
 
     # ------------------------------------------------------------------ command tree
     def _register(self) -> None:  # a flat table of the instrument's headers
@@ -299,10 +492,11 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             [{1: "SA", 8: "BASIC"}.get(int(parse_number(a[0])), "?")], s),
           query=lambda a, s: "1" if self.mode == "SA" else "8")
         c(":INSTrument:CATalog", query=lambda a, s: '"SA 1, BASIC 8"')
-        c(":CONFigure", query=lambda a, s: "SAN" if self.mode == "SA" else "WAV")
-        c(":CONFigure:CATalog", query=lambda a, s: '"SAN"' if self.mode == "SA" else '"WAV"')
-        c(":CONFigure:SANalyzer", set=lambda a, s: (self._need("SA"), self._meas_preset()))
-        c(":CONFigure:SANalyzer:NDEFault", set=lambda a, s: self._need("SA"))
+        c(":CONFigure", query=lambda a, s: self.meas if self.mode == "SA" else "WAV")
+        c(":CONFigure:CATalog", query=lambda a, s: (
+            '"' + ",".join(MEASUREMENTS) + '"' if self.mode == "SA" else '"WAV"'))
+        c(":CONFigure:SANalyzer", set=lambda a, s: self._select("SAN", preset=True))
+        c(":CONFigure:SANalyzer:NDEFault", set=lambda a, s: self._select("SAN", preset=False))
         c(":CONFigure:WAVeform[:NDEFault]", set=lambda a, s: self._need("BASIC"))
         for key, node in (("CENT", "CENTer"), ("SPAN", "SPAN"), ("STAR", "STARt"),
                           ("STOP", "STOP")):
@@ -365,7 +559,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         c("[:SENSe]:AVERage[:STATe]", *flag("avg_on"))
         c(":INITiate:CONTinuous", *flag("cont"))
         c(":INITiate[:IMMediate]", set=self._initiate)
-        c(":INITiate:SANalyzer", set=lambda a, s: (self._need("SA"), self._initiate()))
+        c(":INITiate:SANalyzer", set=lambda a, s: (self._select("SAN", False), self._initiate()))
         c(":INITiate:WAVeform", set=lambda a, s: (self._need("BASIC"), self._initiate()))
         c(":ABORt", set=lambda a, s: setattr(self, "busy_until", 0.0))
         self.register_format_commands()  # FORMat:BORDer; FORMat:DATA replaced for INT,32
@@ -386,8 +580,11 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             if not 1 <= s[0] <= 6:
                 raise ScpiError(-113)
             if read:
+                self._select("SAN", preset=False)
                 self._initiate()
                 self._wait_sweep()
+            elif self.meas != "SAN":
+                raise ScpiError(-221, "Settings conflict;measurement not active")
             r = self._trace(s[0])
             return self._block(np.column_stack([r.frequency_hz, r.power_dbm]).ravel())
 
@@ -430,6 +627,235 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
           query=lambda a, s: str(self.integrity))
         c("*OPT", query=lambda a, s: '"' + ",".join(self.options) + '"')
 
+    # ------------------------------------------------------------------ CHP / ACP / OBW
+    def _select(self, key: str, preset: bool) -> None:
+        """Make `key` the active measurement (CONFigure stops a running one); `preset` restores
+        its Meas Local defaults, as `:CONFigure:<meas>` does (`:NDEFault` does not)."""
+        self._need("SA")
+        if preset or key != self.meas:
+            self.busy_until = 0.0
+        if preset:
+            if key == "SAN":
+                self._meas_preset()
+            else:
+                self.setups[key] = _SETUPS[key]()
+                self.meas_acq.pop(key, None)
+        self.meas = key
+
+    def _meas_settings(self, key: str) -> sp.SweepSettings:
+        s = self.setups[key]
+        center, span, rbw = (self.start_hz + self.stop_hz) / 2, s.span(), s.rbw()
+        return sp.SweepSettings(center - span / 2, center + span / 2, s.points, rbw, 10.0 * rbw,
+                                "AVER", "RMS", s.averages(), self._atten(), self.ref_dbm,
+                                self.preamp, s.sweep_time(self.hw.analysis_bw_hz))
+
+    def _acquire_meas(self, key: str) -> _MeasAcquisition:
+        """Sweep now (RMS detector, power averaging) and keep the trace for the results."""
+        settings = self._meas_settings(key)
+        rng = np.random.default_rng(int(self.rng.integers(2**62)))
+        result = sp.synthesize_sweep(self._tones(), settings, self.hw, rng,
+                                     self.amplitude_offset_db, modulated=self._modulated())
+        self.integrity = 16 * result.input_overload + 32 * result.over_range
+        duration = float(settings.sweep_time_s or result.sweep_time_s) * settings.average_count
+        return _MeasAcquisition(copy.deepcopy(self.setups[key]),
+                                (settings.start_hz + settings.stop_hz) / 2, settings.rbw_hz,
+                                duration, result)
+
+    def _meas_query(self, key: str, n: int, how: str) -> bytes:
+        """`:FETCh|READ|MEASure:<meas>[n]?`: READ (re)starts it, MEASure presets it first;
+        FETCh answers the last one, -221 if another measurement is active [verify], -230 when
+        nothing was measured yet in single mode [verify]."""
+        self._need("SA")
+        if n != 1:
+            raise ScpiError(-113, "Undefined header;only results n=1 are simulated")
+        if how != "FETC":
+            self._select(key, preset=how == "MEAS")
+            self._initiate()
+            self._wait_sweep()
+        elif self.meas != key:
+            raise ScpiError(-221, "Settings conflict;measurement not active")
+        acq = self.meas_acq.get(key)
+        if how == "FETC" and (self.cont or acq is None):
+            if not self.cont:
+                raise ScpiError(-230, "Data corrupt or stale;no measurement completed")
+            acq = self.meas_acq[key] = self._acquire_meas(key)
+        assert acq is not None
+        return self._block(_RESULTS[key](acq))
+
+    def _register_measurements(self) -> None:
+        for key in _SETUPS:
+            self._register_meas_control(key, MEASUREMENTS[key])
+            self._register_meas_setup(key, f"[:SENSe]:{MEASUREMENTS[key]}")
+        self._register_chp_obw()
+        self._register_acp()
+
+    def _register_meas_control(self, key: str, node: str) -> None:
+        c = self.command
+        c(f":CONFigure:{node}", set=lambda a, s: self._select(key, preset=True))
+        c(f":CONFigure:{node}:NDEFault", set=lambda a, s: self._select(key, preset=False))
+        c(f":INITiate:{node}", set=lambda a, s: (self._select(key, False), self._initiate()))
+        for how, verb in (("FETC", "FETCh"), ("READ", "READ"), ("MEAS", "MEASure")):
+            c(f":{verb}:{node}<n>", query=lambda a, s, h=how: self._meas_query(key, s[0], h),
+              waits=True)
+
+    def _setup_flag(self, key: str, attr: str) -> tuple[Callable[..., None], Callable[..., str]]:
+        def setter(a: Args, s: Sfx) -> None:
+            setattr(self.setups[key], attr, parse_bool(a[0]))
+
+        return setter, (lambda a, s: "1" if getattr(self.setups[key], attr) else "0")
+
+    def _setup_number(self, key: str, attr: str, unit: str, lo: float, hi: float,
+                      default: float, integer: bool = False,
+                      manual: str | None = None) -> Callable[..., None]:
+        """Setter clipping to [lo, hi] with -222; `manual` names an AUTO flag it switches off."""
+        def setter(a: Args, s: Sfx) -> None:
+            v = self._num(a, unit, lo, hi, default)
+            setup = self.setups[key]
+            setattr(setup, attr, int(round(v)) if integer else v)
+            if manual is not None:
+                setattr(setup, manual, False)
+
+        return setter
+
+    def _register_meas_setup(self, key: str, base: str) -> None:
+        """Meas Local settings every power measurement has: RBW, points, sweep time, averaging."""
+        c, hw = self.command, self.hw
+
+        def setup() -> _PowerMeasSetup:
+            return self.setups[key]
+
+        def set_rbw(a: Args, s: Sfx) -> None:
+            v = sp.snap_rbw(self._num(a, "HZ", 1.0, hw.max_rbw_hz, 30e3), hw.max_rbw_hz)
+            setup().rbw_hz, setup().rbw_auto = v, False
+
+        for bw in ("BANDwidth", "BWIDth"):
+            c(f"{base}:{bw}[:RESolution]", set=set_rbw, query=lambda a, s: setup().rbw())
+            c(f"{base}:{bw}[:RESolution]:AUTO", *self._setup_flag(key, "rbw_auto"))
+        c(f"{base}:SWEep:POINts", set=self._setup_number(key, "points", "", 1, hw.max_points,
+                                                         1001, integer=True),
+          query=lambda a, s: str(setup().points))
+        c(f"{base}:SWEep:TIME", set=self._setup_number(key, "swt_s", "S", 1e-6, 4000.0, 1e-3,
+                                                       manual="swt_auto"),
+          query=lambda a, s: setup().sweep_time(hw.analysis_bw_hz))
+        c(f"{base}:SWEep:TIME:AUTO", *self._setup_flag(key, "swt_auto"))
+        c(f"{base}:AVERage[:STATe]", *self._setup_flag(key, "avg_on"))
+        c(f"{base}:AVERage:COUNt", set=self._setup_number(key, "avg_count", "", 1, 10000, 10,
+                                                          integer=True),
+          query=lambda a, s: str(setup().avg_count))
+        c(f"{base}:AVERage:TCONtrol", set=lambda a, s: parse_enum(a[0], ["EXPonential",
+                                                                        "REPeat"]),
+          query=lambda a, s: "EXP")  # only the result of one full average is simulated
+        c(f"{base}:FREQuency:SPAN", set=self._set_meas_span(key),
+          query=lambda a, s: setup().span())
+
+    def _set_meas_span(self, key: str) -> Callable[..., None]:
+        def setter(a: Args, s: Sfx) -> None:
+            setup = self.setups[key]
+            if isinstance(setup, _AcpSetup):
+                raise ScpiError(-221, "Settings conflict;ACP span follows the offsets")
+            span = self._num(a, "HZ", 100.0, self.hw.f_max_hz - self.hw.f_min_hz, 3e6)
+            # CHP: "the minimum value of the span is coupled with Integ BW"
+            setup.span_hz = max(span, getattr(setup, "integ_bw_hz", 0.0))
+
+        return setter
+
+    def _register_chp_obw(self) -> None:
+        c, chp = self.command, self._chp_setup
+
+        def set_integ(a: Args, s: Sfx) -> None:  # keeps the Span/Integ BW ratio (manual)
+            setup = chp()
+            ratio = setup.span_hz / setup.integ_bw_hz
+            setup.integ_bw_hz = self._num(a, "HZ", 100.0, self.hw.f_max_hz - self.hw.f_min_hz,
+                                          2e6)
+            setup.span_hz = setup.integ_bw_hz * ratio
+
+        for bw in ("BANDwidth", "BWIDth"):
+            c(f"[:SENSe]:CHPower:{bw}:INTegration", set=set_integ,
+              query=lambda a, s: chp().integ_bw_hz)
+        ob = "[:SENSe]:OBWidth"
+        c(f"{ob}:PERCent", set=self._setup_number("OBW", "percent", "", 10.0, 99.99, 99.0),
+          query=lambda a, s: self._obw_setup().percent)
+        c(f"{ob}:XDB", set=self._setup_number("OBW", "xdb_db", "DB", -100.0, -0.1, -26.0),
+          query=lambda a, s: self._obw_setup().xdb_db)
+
+    def _chp_setup(self) -> _ChpSetup:
+        setup = self.setups["CHP"]
+        assert isinstance(setup, _ChpSetup)
+        return setup
+
+    def _obw_setup(self) -> _ObwSetup:
+        setup = self.setups["OBW"]
+        assert isinstance(setup, _ObwSetup)
+        return setup
+
+    def _acp_setup(self, s: Sfx = (1,)) -> _AcpSetup:
+        """Subopcode 1 = BTS/downlink; 2 = MS/uplink is accepted but this simulation keeps one
+        set of carrier/offset settings (manual: "accepted without error but ignored") [verify]."""
+        if s[0] not in (1, 2):
+            raise ScpiError(-113)
+        setup = self.setups["ACP"]
+        assert isinstance(setup, _AcpSetup)
+        return setup if s[0] == 1 else copy.deepcopy(setup)
+
+    def _offset_list(self, args: Args, parse: Callable[[str], object]) -> list[object]:
+        """Six values A..F; a shorter list is filled with its last value (reference §4.2,
+        N9320A programmer's guide) [verify]."""
+        if not args:
+            raise ScpiError(-109)
+        if len(args) > N_OFFSETS:
+            raise ScpiError(-108)
+        values = [parse(a) for a in args]
+        return values + [values[-1]] * (N_OFFSETS - len(values))
+
+    def _register_acp(self) -> None:
+        c, ac, hw = self.command, "[:SENSe]:ACPower", self.hw
+        span_max = hw.f_max_hz - hw.f_min_hz
+
+        def set_count(a: Args, s: Sfx) -> None:
+            if int(round(self._num(a, "", 1, 12, 1))) != 1:
+                raise ScpiError(-221, "Settings conflict;one carrier simulated")
+
+        def carrier_number(attr: str) -> Callable[..., None]:
+            def setter(a: Args, s: Sfx) -> None:  # a list, one value per carrier
+                setattr(self._acp_setup(s), attr, self._num(a[:1], "HZ", 100.0, span_max, 2e6))
+
+            return setter
+
+        def offset_list(attr: str, parse: Callable[[str], object]) -> Callable[..., None]:
+            def setter(a: Args, s: Sfx) -> None:
+                setattr(self._acp_setup(s), attr, self._offset_list(a, parse))
+
+            return setter
+
+        def hz(arg: str, lo: float) -> float:
+            return self._num([arg], "HZ", lo, span_max, lo)
+
+        def csv(values: list[float] | list[bool]) -> str:
+            return ",".join(str(int(v)) if isinstance(v, bool) else format_float(v)
+                            for v in values)
+
+        c(f"{ac}:CARRier<n>:COUNt", set=set_count, query=lambda a, s: "1")
+        for bw in ("BANDwidth", "BWIDth"):
+            c(f"{ac}:CARRier<n>:LIST:{bw}[:INTegration]", set=carrier_number("carrier_bw_hz"),
+              query=lambda a, s: self._acp_setup(s).carrier_bw_hz)
+            c(f"{ac}:OFFSet<n>[:OUTer]:LIST:{bw}[:INTegration]",
+              set=offset_list("offset_bw_hz", lambda v: hz(v, 100.0)),
+              query=lambda a, s: csv(self._acp_setup(s).offset_bw_hz))
+        c(f"{ac}:CARRier<n>:LIST:WIDTh", set=carrier_number("carrier_width_hz"),
+          query=lambda a, s: self._acp_setup(s).carrier_width_hz)
+        c(f"{ac}:OFFSet<n>[:OUTer]:LIST[:FREQuency]",
+          set=offset_list("offset_hz", lambda v: hz(v, 0.0)),
+          query=lambda a, s: csv(self._acp_setup(s).offset_hz))
+        c(f"{ac}:OFFSet<n>[:OUTer]:LIST:STATe", set=offset_list("offset_on", parse_bool),
+          query=lambda a, s: csv(self._acp_setup(s).offset_on))
+
+        def set_method(a: Args, s: Sfx) -> None:
+            if parse_enum(a[0], ["IBW", "IBWRange", "FAST", "RBW"]) != "IBW":
+                raise ScpiError(-221, "Settings conflict;only IBW is simulated")
+
+        c(f"{ac}:METHod", set=set_method, query=lambda a, s: "IBW")
+        c(f"{ac}:CORRection:NOISe[:AUTO]", *self._setup_flag("ACP", "noise_correction"))
+
     def _set_format(self, a: Args, s: Sfx) -> None:
         """ASCii | INTeger,32 | REAL,32 | REAL,64; an invalid width selects the default width
         without an error (manual)."""
@@ -438,3 +864,53 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         self.data_format = {"ASC": "ASC", "INT": "INT,32"}.get(kind, "REAL,64" if wide else
                                                                 "REAL,32")
 
+
+
+def _chp_results(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:CHPower?`: channel power (dBm), power spectral density (dBm/Hz)."""
+    setup = acq.setup
+    assert isinstance(setup, _ChpSetup)
+    chp = am.channel_power(acq.result, acq.rbw_hz, acq.center_hz, setup.integ_bw_hz)
+    return _finite([chp.power_dbm, chp.psd_dbm_hz])
+
+
+def _acp_results(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:ACPower?` n=1, Total Power Ref, 6 offsets: 4 + 4*6 = 28 values. The four leading
+    values are read here as Reference Power #1 (0.0 when one reference carrier is the power
+    reference), Reference Power #2 (the reference carrier power, dBm), then 0.0 and the total
+    carrier power (equal to #2 with one carrier) [verify]; then per offset A..F: lower rel dB,
+    lower abs dBm, upper rel dB, upper abs dBm; 9.91E+37 where an offset is off."""
+    s = acq.setup
+    assert isinstance(s, _AcpSetup)
+    on = s.enabled()
+    out = [NAN_RESULT] * ACP_RESULTS
+    if on:
+        r = am.adjacent_channel_power(
+            acq.result, acq.rbw_hz, acq.center_hz, s.carrier_bw_hz,
+            np.array([s.offset_hz[i] for i in on]), np.array([s.offset_bw_hz[i] for i in on]),
+            noise_correction=s.noise_correction)
+        carrier = float(r.carrier_dbm)
+        for j, i in enumerate(on):
+            out[4 + 4 * i:8 + 4 * i] = [float(r.lower_dbc[j]), float(r.lower_dbm[j]),
+                                        float(r.upper_dbc[j]), float(r.upper_dbm[j])]
+    else:
+        carrier = am.channel_power(acq.result, acq.rbw_hz, acq.center_hz, s.carrier_bw_hz,
+                                   noise_correction=s.noise_correction).power_dbm
+    out[:4] = [0.0, carrier, 0.0, carrier]
+    return _finite(out)
+
+
+def _obw_results(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:OBWidth?`: occupied bandwidth (Hz), total power (dBm), transmit frequency error
+    (Hz: midpoint of the OBW edges minus the centre frequency), x dB bandwidth (Hz) [verify the
+    order and count against the X-series OBW results table]."""
+    s = acq.setup
+    assert isinstance(s, _ObwSetup)
+    obw = am.occupied_bandwidth(acq.result, acq.rbw_hz, s.percent)
+    error = (obw.lower_edge_hz + obw.upper_edge_hz) / 2 - acq.center_hz
+    xdb = xdb_bandwidth_hz(acq.result.frequency_hz, acq.result.power_dbm, s.xdb_db)
+    return _finite([obw.bandwidth_hz, obw.total_power_dbm, error, xdb])
+
+
+_RESULTS: dict[str, Callable[[_MeasAcquisition], np.ndarray]] = {
+    "CHP": _chp_results, "ACP": _acp_results, "OBW": _obw_results}

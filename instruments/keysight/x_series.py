@@ -18,6 +18,17 @@ reference): ``:INSTrument:SELect BASIC``; ``:CONFigure:WAVeform``; ``[:SENSe]:WA
 *peak* volts into 50 Ω: the reference converts them to power as 10·log10(10·|v|²) dBm, i.e.
 P = |v|²/100 W ("Programming the Instrument", trace-math RMS note). `IQCapture` wants
 sqrt(W·50) (rms) volts, so the driver scales by 1/√2.
+Built-in power measurements of SA mode (X-series SA mode reference, Channel Power / ACP /
+Occupied BW chapters; public ACLR scripts read ``FETC:ACP?`` indices 4/6 and 8/10):
+  ``:CONFigure:CHPower|ACPower|OBWidth`` (selects and presets the measurement);
+  ``[:SENSe]:CHPower:BANDwidth:INTegration``, ``[:SENSe]:CHPower:FREQuency:SPAN``;
+  ``[:SENSe]:ACPower:CARRier[1]:COUNt``, ``...:CARRier[1]:LIST:BANDwidth[:INTegration]``,
+  ``...:CARRier[1]:LIST:WIDTh``; ``[:SENSe]:ACPower:OFFSet[1]:LIST[:FREQuency]``,
+  ``...:OFFSet[1]:LIST:BANDwidth[:INTegration]``, ``...:OFFSet[1]:LIST:STATe`` (six values,
+  offsets A..F); ``[:SENSe]:ACPower:METHod IBW``, ``[:SENSe]:ACPower:CORRection:NOISe``;
+  ``[:SENSe]:OBWidth:PERCent``, ``[:SENSe]:OBWidth:FREQuency:SPAN``;
+  ``[:SENSe]:<meas>:AVERage[:STATe]|:COUNt``, ``[:SENSe]:<meas>:SWEep:TIME?``;
+  ``:INIT:IMM;*OPC?`` then ``:FETCh:<meas>?`` (results in the ``FORMat`` of traces).
 """
 
 from __future__ import annotations
@@ -26,9 +37,18 @@ from typing import Literal
 
 import numpy as np
 
-from instruments.errors import InstrumentError
-from instruments.interfaces import Detector, IQCapture, SignalAnalyzer, Trace
-from instruments.keysight._common import KeysightCommon, num, parse_bool, parse_float
+from instruments.common import sweep_axis
+from instruments.errors import InstrumentError, UnexpectedResponse
+from instruments.interfaces import (
+    AclrOffset,
+    AclrResult,
+    Detector,
+    IQCapture,
+    ObwResult,
+    SignalAnalyzer,
+    Trace,
+)
+from instruments.keysight._common import KeysightCommon, num, on_off, parse_bool, parse_float
 from instruments.scpi import ScpiSession
 
 #: interface detector → (``:DET:TRAC`` value, ``:AVER:TYPE`` value). The X-series "RMS" detector
@@ -56,6 +76,40 @@ _READ_BACK: tuple[tuple[str, str], ...] = (
     ("average_count", ":AVER:COUN?"),
 )
 
+#: ACP offsets A..F ("Max Num of Offsets" preset 6); every offset list takes six values
+MAX_ACLR_OFFSETS = 6
+#: ``FETCh:ACPower?`` (n=1, Total Power Ref, 6 offsets): 4 leading values + 4 per offset.
+#: Index 1 is the reference carrier power (dBm) [verify the meaning of indices 0, 2, 3]; offset
+#: k (0 = A) is at 4+4k: lower rel dB, lower abs dBm, upper rel dB, upper abs dBm.
+ACP_RESULT_COUNT = 4 + 4 * MAX_ACLR_OFFSETS
+#: ``FETCh:CHPower?``: channel power dBm, PSD dBm/Hz
+CHP_RESULT_COUNT = 2
+#: ``FETCh:OBWidth?``: occupied BW Hz, total power dBm, transmit frequency error Hz, x dB
+#: bandwidth Hz [verify the count and order against the instrument's OBW results table]
+OBW_RESULT_COUNT = 4
+#: X-series "not a number" result (9.91E+37): anything this large is not a measured value
+_NAN_LIMIT = 9e37
+
+
+def _measurement_read_back(meas: str) -> tuple[tuple[str, str], ...]:
+    """Settings of a CHP/ACP/OBW measurement to read back: key → query."""
+    return (
+        ("center_hz", ":FREQ:CENT?"),
+        ("span_hz", f":{meas}:FREQ:SPAN?"),
+        ("rbw_hz", f":{meas}:BAND?"),
+        ("points", f":{meas}:SWE:POIN?"),
+        ("sweep_time_s", f":{meas}:SWE:TIME?"),
+        ("attenuation_db", ":POW:ATT?"),
+        ("reference_level_dbm", ":DISP:WIND:TRAC:Y:RLEV?"),
+    )
+
+
+def _positive(**values: float) -> None:
+    """ValueError naming the first argument that is not a positive number."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, not {value!r}")
+
 
 class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
     """Swept spectrum analysis and IQ capture on an X-series analyzer."""
@@ -77,7 +131,8 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         self.sweep_margin_s = sweep_margin_s
         self._datatype: Literal["f", "d"] = "f" if real_bits == 32 else "d"
         self._settings: dict[str, float | str] | None = None
-        self._axis: tuple[tuple[float | str, ...], np.ndarray] | None = None
+        #: the measurement the driver last selected: "SAN" (Swept SA) or "CHP"/"ACP"/"OBW"
+        self._measurement = "SAN"
         super().__init__(session)
 
     # -- Instrument ------------------------------------------------------------------------
@@ -85,6 +140,7 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
     def reset(self) -> None:
         self._reset()
         self._settings = None
+        self._measurement = "SAN"  # *RST presets the mode: Swept SA
 
     def make_safe(self) -> None:
         """Nothing to switch off: an analyzer has no output. Stops continuous sweeping."""
@@ -130,6 +186,7 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         )
         for command in commands:
             self.session.write(command)
+        self._measurement = "SAN"
         self._settings = self._read_settings()
         self.session.check_errors(after="; ".join(commands))
 
@@ -159,10 +216,21 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         return dict(self._settings)
 
     def single_sweep(self) -> None:
-        """``:INIT:IMM;*OPC?``; waits sweep time × averages + `sweep_margin_s` for the reply."""
+        """``:INIT:IMM;*OPC?``; waits sweep time × averages + `sweep_margin_s` for the reply.
+
+        After a built-in measurement the Swept SA is selected again first (``:CONF:SAN:NDEF``,
+        its own settings kept; the shared reference level and attenuation are the measurement's
+        and are read back).
+        """
+        if self._measurement != "SAN":
+            self._configure(":CONF:SAN:NDEF")
+            self._measurement = "SAN"
         settings = self.settings()
-        wait = float(settings["sweep_time_s"]) * float(settings["average_count"])
-        reply = self.session.query(":INIT:IMM;*OPC?", timeout_s=wait + self.sweep_margin_s)
+        self._initiate_and_wait(float(settings["sweep_time_s"]) * float(settings["average_count"]))
+
+    def _initiate_and_wait(self, duration_s: float) -> None:
+        """``:INIT:IMM;*OPC?``, allowing `duration_s` + `sweep_margin_s` for the reply."""
+        reply = self.session.query(":INIT:IMM;*OPC?", timeout_s=duration_s + self.sweep_margin_s)
         if reply.strip() not in ("1", "+1"):
             raise InstrumentError(0, f"unexpected *OPC? reply {reply!r}", ":INIT:IMM;*OPC?")
 
@@ -183,13 +251,8 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
                      settings=settings)
 
     def _frequency_axis(self, settings: dict[str, float | str]) -> np.ndarray:
-        """The sweep's frequency axis, built once per configuration (read-only, shared)."""
-        key = (settings["start_hz"], settings["stop_hz"], settings["points"])
-        if self._axis is None or self._axis[0] != key:
-            axis = np.linspace(float(key[0]), float(key[1]), int(key[2]))
-            axis.setflags(write=False)
-            self._axis = (key, axis)
-        return self._axis[1]
+        return sweep_axis(float(settings["start_hz"]), float(settings["stop_hz"]),
+                          int(settings["points"]))
 
     def peak_marker(self) -> tuple[float, float]:
         """Marker 1 in position mode, peak search on the last trace; (Hz, dBm)."""
@@ -197,6 +260,119 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         x = self.session.query_float(":CALC:MARK1:X?")
         y = self.session.query_float(":CALC:MARK1:Y?")
         return x, y
+
+    # -- built-in power measurements ---------------------------------------------------------
+
+    def measure_channel_power(
+        self, center_hz: float, bandwidth_hz: float, span_hz: float,
+        reference_level_dbm: float, average_count: int = 1,
+    ) -> float:
+        """Channel Power measurement (``:CONF:CHP``); returns the channel power in dBm.
+
+        Integration BW is set before the span: the instrument keeps the Span/Integ BW ratio when
+        the integration BW changes.
+        """
+        _positive(center_hz=center_hz, bandwidth_hz=bandwidth_hz, span_hz=span_hz)
+        self._setup_measurement("CHP", center_hz, reference_level_dbm, average_count,
+                                f":CHP:BAND:INT {num(bandwidth_hz)}",
+                                f":CHP:FREQ:SPAN {num(span_hz)}")
+        values, _ = self._run_measurement("CHP", CHP_RESULT_COUNT, average_count)
+        return float(values[0])
+
+    def measure_aclr(
+        self, center_hz: float, carrier_bandwidth_hz: float, offsets: tuple[AclrOffset, ...],
+        reference_level_dbm: float, average_count: int = 1, noise_correction: bool = False,
+    ) -> AclrResult:
+        """ACP measurement (``:CONF:ACP``), one carrier, integration-bandwidth method.
+
+        Offsets fill A.. in the order given; the rest of the six-value lists are switched off
+        (explicit full lists, so the instrument's filling rule for short lists never matters).
+        More than six offsets (or none) raise ValueError before anything is sent.
+        """
+        offsets = tuple(offsets)
+        if not 1 <= len(offsets) <= MAX_ACLR_OFFSETS:
+            raise ValueError(f"1..{MAX_ACLR_OFFSETS} ACLR offsets (A..F), got {len(offsets)}")
+        _positive(center_hz=center_hz, carrier_bandwidth_hz=carrier_bandwidth_hz)
+        for o in offsets:
+            _positive(offset_hz=o.offset_hz, bandwidth_hz=o.bandwidth_hz)
+        unused = MAX_ACLR_OFFSETS - len(offsets)
+        freqs = [num(o.offset_hz) for o in offsets] + ["0"] * unused
+        widths = [num(o.bandwidth_hz) for o in offsets] + [num(offsets[-1].bandwidth_hz)] * unused
+        states = ["ON"] * len(offsets) + ["OFF"] * unused
+        self._setup_measurement(
+            "ACP", center_hz, reference_level_dbm, average_count,
+            ":ACP:CARR1:COUN 1",
+            f":ACP:CARR1:LIST:BAND:INT {num(carrier_bandwidth_hz)}",
+            f":ACP:CARR1:LIST:WIDT {num(carrier_bandwidth_hz)}",
+            f":ACP:OFFS1:LIST:FREQ {','.join(freqs)}",
+            f":ACP:OFFS1:LIST:BAND:INT {','.join(widths)}",
+            f":ACP:OFFS1:LIST:STAT {','.join(states)}",
+            ":ACP:METH IBW",
+            f":ACP:CORR:NOIS {on_off(noise_correction)}",
+        )
+        values, settings = self._run_measurement("ACP", ACP_RESULT_COUNT, average_count)
+        settings.update(carrier_bandwidth_hz=float(carrier_bandwidth_hz),
+                        noise_correction=on_off(noise_correction), method="IBW")
+        return _aclr_result(values, offsets, settings)
+
+    def measure_obw(
+        self, center_hz: float, span_hz: float, reference_level_dbm: float,
+        power_percent: float = 99.0, average_count: int = 1,
+    ) -> ObwResult:
+        """Occupied BW measurement (``:CONF:OBW``). `centroid_hz` is the centre frequency plus
+        the instrument's transmit frequency error (the midpoint of the two OBW edges); the x dB
+        bandwidth and the frequency error are also kept in `settings`."""
+        _positive(center_hz=center_hz, span_hz=span_hz)
+        if not 10.0 <= power_percent <= 99.99:
+            raise ValueError(f"power_percent must be within 10..99.99, not {power_percent!r}")
+        self._setup_measurement("OBW", center_hz, reference_level_dbm, average_count,
+                                f":OBW:FREQ:SPAN {num(span_hz)}",
+                                f":OBW:PERC {num(power_percent)}")
+        values, settings = self._run_measurement("OBW", OBW_RESULT_COUNT, average_count)
+        occupied, total, error, xdb = (float(v) for v in values)
+        if max(abs(occupied), abs(total), abs(error)) > _NAN_LIMIT:
+            raise UnexpectedResponse(str(values.tolist()), ":FETC:OBW?", "measured values")
+        settings.update(power_percent=float(power_percent), transmit_frequency_error_hz=error,
+                        xdb_bandwidth_hz=xdb)
+        return ObwResult(occupied_bandwidth_hz=occupied, power_percent=float(power_percent),
+                         total_power_dbm=total, centroid_hz=float(settings["center_hz"]) + error,
+                         settings=settings)
+
+    def _setup_measurement(self, meas: str, center_hz: float, reference_level_dbm: float,
+                           average_count: int, *commands: str) -> None:
+        """Select and preset `meas` in SA mode, single measurement, shared centre frequency and
+        reference level with auto-coupled attenuation; then `commands`, averaging and the data
+        format; errors drained once. The ref level is the Swept SA's ``:DISP:WIND:TRAC:Y:RLEV``,
+        which the X-series shares across the mode's measurements [verify]."""
+        if int(average_count) != average_count or average_count < 1:
+            raise ValueError(f"average_count must be an integer >= 1, not {average_count!r}")
+        n = int(average_count)
+        averaging = (f":{meas}:AVER ON", f":{meas}:AVER:COUN {n}") if n > 1 else (
+            f":{meas}:AVER OFF",)
+        self._settings = None  # the swept-SA read-back no longer describes the instrument
+        self._measurement = meas
+        self._configure(
+            ":INST:SEL SA", f":CONF:{meas}", ":INIT:CONT OFF", f":FREQ:CENT {num(center_hz)}",
+            f":DISP:WIND:TRAC:Y:RLEV {num(reference_level_dbm)}", ":POW:ATT:AUTO ON",
+            *commands, *averaging, f":FORM REAL,{self.real_bits}", f":FORM:BORD {self.byte_order}",
+        )
+
+    def _run_measurement(self, meas: str, count: int,
+                         average_count: int) -> tuple[np.ndarray, dict[str, float | str]]:
+        """Read the settings back, ``:INIT:IMM;*OPC?`` for sweep time × averages, then
+        ``:FETC:<meas>?`` as a binary block of exactly `count` values; errors drained."""
+        q = self.session.query
+        settings: dict[str, float | str] = {
+            k: parse_float(q(c), c) for k, c in _measurement_read_back(meas)}
+        settings.update(points=int(settings["points"]), average_count=int(average_count),
+                        detector="rms", measurement=meas, byte_order=self.byte_order)
+        self._initiate_and_wait(float(settings["sweep_time_s"]) * int(average_count))
+        command = f":FETC:{meas}?"
+        raw = self.session.query_binary(command, self._datatype, self.byte_order == "NORM")
+        if raw.size != count:
+            raise UnexpectedResponse(f"<{raw.size} values>", command, f"{count} values")
+        self.session.check_errors(after=command)
+        return raw.astype(np.float64), settings
 
     # -- IQ capture ------------------------------------------------------------------------
 
@@ -237,3 +413,21 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         pairs = data.view(np.dtype(f"{data.dtype.byteorder}c{2 * data.dtype.itemsize}"))
         iq = pairs * _PEAK_TO_RMS  # one pass: native-order complex64/128 in rms volts
         return IQCapture(center_frequency_hz=center, sample_rate_hz=rate, iq=iq)
+
+
+def _aclr_result(values: np.ndarray, offsets: tuple[AclrOffset, ...],
+                 settings: dict[str, float | str]) -> AclrResult:
+    """`AclrResult` from the 28 ``FETC:ACP?`` values; an enabled offset must have numbers."""
+    rows = values[4:].reshape(MAX_ACLR_OFFSETS, 4)[: len(offsets)]
+    carrier = float(values[1])
+    if abs(carrier) > _NAN_LIMIT or np.any(np.abs(rows) > _NAN_LIMIT):
+        raise UnexpectedResponse(str(values.tolist()), ":FETC:ACP?",
+                                 "measured values for the carrier and every enabled offset")
+    return AclrResult(
+        carrier_power_dbm=carrier, offsets=offsets,
+        lower_dbc=tuple(float(v) for v in rows[:, 0]),
+        upper_dbc=tuple(float(v) for v in rows[:, 2]),
+        lower_dbm=tuple(float(v) for v in rows[:, 1]),
+        upper_dbm=tuple(float(v) for v in rows[:, 3]),
+        settings=settings,
+    )

@@ -15,6 +15,9 @@ DRIVERS: dict[str, str] = {
     "keysight.n9020b": "instruments.keysight.x_series:KeysightXSeriesAnalyzer",
     "keysight.n1912a": "instruments.keysight.n1912a:KeysightN1912A",
     "keysight.e36312a": "instruments.keysight.e36312a:KeysightE36312A",
+    "rs.smw200a": "instruments.rohde_schwarz.smw:RohdeSchwarzSMW",
+    "rs.smbv100b": "instruments.rohde_schwarz.smw:RohdeSchwarzSMW",
+    "rs.fsw": "instruments.rohde_schwarz.fsw:RohdeSchwarzFSW",
 }
 
 

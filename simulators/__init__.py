@@ -38,6 +38,10 @@ MODELS: dict[str, str] = {
     "keysight_n1912a": "simulators.keysight_n1912a:KeysightN1912A",
     "keysight_n9030b": "simulators.keysight_xseries:KeysightXSeriesAnalyzer",
     "keysight_n9020b": "simulators.keysight_xseries:KeysightXSeriesAnalyzer",
+    "rs_smw200a": "simulators.rs_smw:RohdeSchwarzSMW",
+    "rs_smbv100b": "simulators.rs_smw:RohdeSchwarzSMW",
+    "rs_fsw26": "simulators.rs_fsw:RohdeSchwarzFSW",
+    "rs_fsw43": "simulators.rs_fsw:RohdeSchwarzFSW",
 }
 
 

@@ -1,19 +1,26 @@
-"""NR FR1 waveform: numerology, N_RB table, CP, QAM mapping, spectrum (38.104 / 38.211)."""
+"""NR FR1 waveform: numerology, N_RB table, CP, QAM, shaping, TDD framing, EVM reference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from benchbot.analysis.evm import measure_evm
 from benchbot.waveforms import (
     MODULATIONS,
+    N_RB_TABLE,
+    NRWaveform,
     Numerology,
     bw_config_hz,
     constellation,
     fft_size_for,
     generate_nr,
+    match_reference_rate,
     n_rb,
+    oversampling_for_aclr,
     qam_map,
+    resample_iq,
+    tdd_pattern,
 )
 
 TC = 1.0 / (480e3 * 4096)  # 38.211 §4.1
@@ -102,8 +109,12 @@ def test_waveform_grid_iq_consistency_and_determinism() -> None:
     assert w.iq.dtype == np.complex128
     assert np.mean(np.abs(w.iq) ** 2) == pytest.approx(1.0)
     assert w.grid.shape == (28, 51 * 12) and np.all(w.qm == 2)
-    useful = w.symbol_starts + w.cp_lengths
-    spec = np.fft.fft(w.iq[useful[:, None] + np.arange(w.fft_size)], axis=1)[:, w.fft_bins]
+    # FFT window starting in the middle of the CP (the EVM window centre, away from the WOLA
+    # ramps); the advance a = CP/2 is a linear phase exp(-2j pi k a / N) on subcarrier k
+    adv = w.cp_lengths // 2
+    start = w.symbol_starts + w.cp_lengths - adv
+    spec = np.fft.fft(w.iq[start[:, None] + np.arange(w.fft_size)], axis=1)[:, w.fft_bins]
+    spec *= np.exp(2j * np.pi * np.outer(adv, w.subcarrier_offsets) / w.fft_size)
     scale = np.vdot(w.grid, spec) / np.vdot(w.grid, w.grid)
     np.testing.assert_allclose(spec, scale * w.grid, atol=1e-9 * abs(scale))
     again = generate_nr(20, 30, "NR-FR1-TM1.1", n_slots=2, seed=3)
@@ -116,13 +127,14 @@ def test_waveform_grid_iq_consistency_and_determinism() -> None:
 @pytest.mark.parametrize(("bw", "scs", "model"), [
     (10, 15, "NR-FR1-TM1.1"), (100, 30, "NR-FR1-TM3.1"), (20, 60, "NR-FR1-TM3.1a")])
 def test_occupied_spectrum(bw: int, scs: int, model: str) -> None:
-    """Unfiltered CP-OFDM: only the rectangular-pulse sinc tails fall outside BW_Config.
+    """Unshaped CP-OFDM: only the rectangular-pulse sinc tails fall outside BW_Config.
 
     Bound: each subcarrier's sinc^2 tail beyond d bins holds ~1/(pi^2 d) of its power; summed over
     the N_sc subcarriers that is ~2 ln(N_sc) / (pi^2 N_sc) of the total (-27 dB at N_sc = 624,
     -33 dB at 3276). The grid spans [-N_sc/2 - 1/2, N_sc/2 - 1/2] * SCS.
     """
-    w = generate_nr(bw, scs, model, n_slots=4, seed=1)
+    w = generate_nr(bw, scs, model, n_slots=4, seed=1, wola_cp_fraction=0.0,
+                    channel_filter=False)
     p = np.abs(np.fft.fft(w.iq)) ** 2
     f = np.fft.fftfreq(w.iq.size, 1 / w.sample_rate_hz) + w.numerology.scs_hz / 2
     outside = np.abs(f) > w.bw_config_hz / 2
@@ -131,3 +143,188 @@ def test_occupied_spectrum(bw: int, scs: int, model: str) -> None:
     # and far from the channel (beyond 1.1 x BW_Config / 2) below -30 dBc
     far = np.abs(f) > 1.1 * w.bw_config_hz / 2
     assert p[far].sum() / p.sum() < 1e-3
+
+
+# --- every (BW, SCS) of Table 5.3.2-1 generates; others are refused with the reason -------------
+
+ALL_VALID = [(bw, scs) for scs, table in N_RB_TABLE.items() for bw in table]
+
+
+@pytest.mark.parametrize(("bw", "scs"), ALL_VALID)
+def test_every_valid_combination_generates(bw: int, scs: int) -> None:
+    w = generate_nr(bw, scs, "NR-FR1-TM1.1", n_slots=1, seed=0)
+    assert w.n_rb == N_RB_TABLE[scs][bw] and w.grid.shape == (14, w.n_rb * 12)
+    assert w.iq.size == w.symbol_starts[-1] + w.cp_lengths[-1] + w.fft_size
+    assert np.mean(np.abs(w.iq) ** 2) == pytest.approx(1.0)
+    assert w.n_subcarriers <= 0.85 * w.fft_size  # FFT rule of fft_size_for
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"bandwidth_mhz": 100, "scs_khz": 15}, "100 MHz channel bandwidth does not exist at 15 kHz"),
+    ({"bandwidth_mhz": 5, "scs_khz": 60}, "5 MHz .* 60 kHz"),
+    ({"bandwidth_mhz": 20, "scs_khz": 120}, "SCS 120 kHz"),
+    ({"duplex": "HD-FDD"}, "duplex must be one of"),
+    ({"oversampling": 0}, "oversampling must be an integer"),
+    ({"oversampling": 2.5}, "oversampling must be an integer"),
+    ({"n_slots": 0}, "n_slots must be >= 1"),
+    ({"wola_cp_fraction": 1.5}, "wola_cp_fraction"),
+    ({"scs_khz": 60, "duplex": "TDD", "tdd": "DDDSU"}, "'DDDSU' is not defined at 60 kHz"),
+    ({"duplex": "TDD", "tdd": "DSUUD"}, "unknown TDD pattern"),
+])
+def test_invalid_options_name_the_reason(kwargs: dict, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        generate_nr(**kwargs)
+
+
+def test_oversampling_rates_and_helper() -> None:
+    assert oversampling_for_aclr(100, 30) == 5  # 614.4 MS/s, as MathWorks hACLRParametersNR
+    assert oversampling_for_aclr(20, 15) == 4  # 122.88 MS/s
+    w = generate_nr(20, 15, "NR-FR1-TM1.1", n_slots=1, oversampling=4)
+    assert w.sample_rate_hz == pytest.approx(122.88e6) and w.fft_size == 8192
+    assert w.native_fft_size == 2048 and w.native_sample_rate_hz == pytest.approx(30.72e6)
+    assert w.cp_lengths[1] == 4 * 144 and w.iq.size == 4 * 30720  # one 1 ms slot, 4x samples
+    assert w.channel_filter is not None and "Kaiser" in w.shaping
+    ref = w.native_reference()
+    assert ref.oversampling == 1 and ref.sample_rate_hz == pytest.approx(30.72e6)
+    np.testing.assert_array_equal(ref.grid, w.grid)
+
+
+# --- shaping: EVM window untouched, ideal EVM, seamless loop ------------------------------------
+
+def test_wola_leaves_the_evm_window_untouched() -> None:
+    """Shaped and raw waveforms agree exactly on CP/4 .. CP+N-CP/4 of every symbol (x1)."""
+    raw = generate_nr(10, 30, "NR-FR1-TM3.1", 1, seed=5, wola_cp_fraction=0.0)
+    w = generate_nr(10, 30, "NR-FR1-TM3.1", 1, seed=5)
+    assert w.wola_samples == w.cp_lengths[1] // 2 and w.channel_filter is None
+    q = int(w.cp_lengths[1]) // 4
+    clean = np.zeros(w.iq.size, dtype=bool)
+    for s, c in zip(w.symbol_starts, w.cp_lengths, strict=True):
+        clean[int(s) + q:int(s + c + w.fft_size) - q] = True
+    scale = np.vdot(w.iq[clean], raw.iq[clean]) / np.vdot(w.iq[clean], w.iq[clean])
+    np.testing.assert_allclose(w.iq[clean] * scale, raw.iq[clean], atol=1e-12)
+    # power-complementary ramps: the overlaps keep the mean power (no SNR bias)
+    assert abs(scale) == pytest.approx(1.0, abs=2e-3)
+
+
+@pytest.mark.parametrize(("bw", "scs", "osr"), [(20, 15, 4), (10, 60, 4), (100, 30, 5)])
+def test_ideal_evm_of_oversampled_waveform(bw: int, scs: int, osr: int) -> None:
+    """EVM at the oversampled rate itself (FFT and CP scaled by the oversampling)."""
+    w = generate_nr(bw, scs, "NR-FR1-TM3.1a", n_slots=1, seed=3, oversampling=osr)
+    r = measure_evm(w.iq, w.sample_rate_hz, w)
+    assert r.evm_pct < 0.3 and r.timing_offset_samples == 0
+    assert r.n_symbols_used == 14
+
+
+def test_evm_of_capture_at_another_rate() -> None:
+    """An analyzer capture at its own rate (>= native) is resampled to the native rate."""
+    w = generate_nr(20, 15, "NR-FR1-TM3.1a", n_slots=2, seed=4, oversampling=4)
+    x = 0.2 * np.exp(1j) * w.iq
+    for fs in (w.sample_rate_hz, 100e6, w.native_sample_rate_hz):
+        rx = resample_iq(x, w.sample_rate_hz, fs)
+        y, ref = match_reference_rate(rx, fs, w)
+        r = measure_evm(y, ref.sample_rate_hz, ref)
+        assert r.evm_pct < 0.3 and abs(r.timing_offset_samples) <= 1, fs
+    with pytest.raises(ValueError, match="below the waveform's native rate"):
+        match_reference_rate(x[:1000], 20e6, w)
+
+
+def test_resample_iq_rational_and_refuses_irrational() -> None:
+    n = np.arange(4000)
+    tone = np.exp(2j * np.pi * 1e6 * n / 30.72e6)
+    y = resample_iq(tone, 30.72e6, 100e6)  # 625/192
+    assert y.size == -(-4000 * 625 // 192)
+    t = np.arange(y.size) / 100e6
+    mid = slice(200, y.size - 200)  # away from the filter's edge transients
+    # scipy's default Kaiser (beta 5) polyphase filter: passband ripple ~1e-3 (a linear
+    # distortion the EVM equalizer removes)
+    np.testing.assert_allclose(y[mid], np.exp(2j * np.pi * 1e6 * t[mid]), atol=3e-3)
+    with pytest.raises(ValueError, match="rational"):
+        resample_iq(tone, 30.72e6, 30.72e6 * np.pi)
+
+
+# --- TDD framing -------------------------------------------------------------------------------
+
+def test_tdd_patterns_as_documented() -> None:
+    tm = tdd_pattern("38.141-1", 30)
+    assert tm.slot_string == "DDDDDDDSUU" and tm.special_slots == "6D:4G:4U"
+    assert tm.period_s == pytest.approx(5e-3)
+    assert tdd_pattern("38.141-1", 15).slot_string == "DDDSU"
+    dddsu = tdd_pattern("DDDSU", 30)
+    assert dddsu.slot_string == "DDDSU" and dddsu.special_slots == "10D:2G:2U"
+    assert dddsu.period_s == pytest.approx(2.5e-3)
+    assert "38.141-1" in tm.describe() and "[verify" in tm.source
+
+
+@pytest.fixture(scope="module")
+def tdd() -> NRWaveform:
+    """One 5 ms TDD period of 10 MHz / 30 kHz (DDDDDDDSUU, S = 6D:4G:4U) at x1."""
+    return generate_nr(10, 30, "NR-FR1-TM3.1", n_slots=10, seed=8, duplex="TDD")
+
+
+def test_tdd_ul_and_guard_are_silent(tdd: NRWaveform) -> None:
+    d = tdd.directions
+    assert "".join(d[7 * 14:8 * 14]) == "D" * 6 + "G" * 4 + "U" * 4
+    assert np.all(d[8 * 14:] == "U") and np.all(d[:7 * 14 + 6] == "D")
+    assert np.all(tdd.qm[~tdd.dl_symbols] == 0) and np.all(tdd.grid[~tdd.dl_symbols] == 0)
+    half = tdd.wola_samples // 2  # the last DL symbol's ramp-down reaches half a ramp into G
+    first_g = int(tdd.symbol_starts[7 * 14 + 6])
+    assert np.all(tdd.iq[first_g + half:-half] == 0)  # G and U symbols: no DL energy at all
+    assert np.mean(np.abs(tdd.iq[tdd.dl_sample_mask]) ** 2) == pytest.approx(1.0)
+    assert tdd.dl_duty_cycle == pytest.approx((7 * 14 + 6) / 140, rel=0.02)
+
+
+def test_tdd_evm_counts_dl_symbols_only(tdd: NRWaveform) -> None:
+    rng = np.random.default_rng(1)
+    rx = tdd.iq.copy()
+    off = ~tdd.dl_sample_mask  # G/U symbols: noise as strong as the DL signal (0 dB)
+    rx[off] += np.sqrt(0.5) * (rng.standard_normal(off.sum()) + 1j * rng.standard_normal(off.sum()))
+    r = measure_evm(rx, tdd.sample_rate_hz, tdd)
+    assert r.evm_pct < 0.3  # energy in G/U symbols does not count
+    assert np.all(np.isnan(r.evm_per_symbol_pct[~tdd.dl_symbols]))
+    assert np.all(r.evm_per_symbol_pct[tdd.dl_symbols] < 0.3)
+
+
+@pytest.mark.parametrize("snr_db", [20.0, 30.0, 40.0])
+def test_tdd_awgn_evm_matches_dl_snr(tdd: NRWaveform, snr_db: float) -> None:
+    """Noise power referred to the DL power in BW_Config: EVM = 100/sqrt(SNR) % over DL REs."""
+    rng = np.random.default_rng(int(snr_db))
+    var = tdd.sample_rate_hz / (tdd.bw_config_hz * 10 ** (snr_db / 10))  # DL power is 1
+    n = tdd.iq.size
+    rx = tdd.iq + np.sqrt(var / 2) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    r = measure_evm(rx, tdd.sample_rate_hz, tdd)
+    assert r.evm_pct == pytest.approx(100 / np.sqrt(10 ** (snr_db / 10)), abs=0.1)
+
+
+@pytest.mark.parametrize("snr_db", [20.0, 40.0])
+def test_oversampled_awgn_evm_matches_snr(snr_db: float) -> None:
+    w = generate_nr(10, 15, "NR-FR1-TM3.1a", n_slots=6, seed=12, oversampling=4)
+    rng = np.random.default_rng(int(snr_db) + 1)
+    var = w.sample_rate_hz / (w.bw_config_hz * 10 ** (snr_db / 10))
+    n = w.iq.size
+    rx = w.iq + np.sqrt(var / 2) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    r = measure_evm(rx, w.sample_rate_hz, w)
+    assert r.evm_pct == pytest.approx(100 / np.sqrt(10 ** (snr_db / 10)), abs=0.1)
+
+
+def test_full_duration_and_shortened_metadata() -> None:
+    full = generate_nr(5, 30, "NR-FR1-TM1.1", n_slots=None, duplex="TDD", seed=1)
+    assert full.n_slots == 40 and full.duration_s == pytest.approx(20e-3)  # 38.141-1: 2 frames
+    assert full.is_full_duration and full.metadata()["duration_note"] == "full test-model duration"
+    fdd = generate_nr(5, 15, "NR-FR1-TM1.1", n_slots=None, seed=1)
+    assert fdd.n_slots == 10 and fdd.duration_s == pytest.approx(10e-3)  # 1 frame
+    short = generate_nr(5, 30, "NR-FR1-TM1.1", n_slots=3, duplex="TDD", seed=1)
+    assert not short.is_full_duration and "shortened" in short.metadata()["duration_note"]
+
+
+def test_metadata_and_papr() -> None:
+    w = generate_nr(20, 30, "NR-FR1-TM3.1", n_slots=2, seed=2, duplex="TDD", oversampling=4)
+    m = w.metadata()
+    p = np.abs(w.iq[w.dl_sample_mask]) ** 2
+    papr = 10 * np.log10(np.quantile(p, 1 - 1e-4) / np.mean(p))
+    assert m["papr_db"] == pytest.approx(papr) and 7.0 < papr < 11.0  # CP-OFDM, no CFR
+    assert w.crest_factor_db >= papr
+    assert m["sample_rate_hz"] == pytest.approx(122.88e6) and m["oversampling"] == 4
+    assert m["channel_bandwidth_hz"] == 20e6 and m["scs_hz"] == 30e3 and m["duplex"] == "TDD"
+    assert m["test_model"] == "NR-FR1-TM3.1" and "DDDDDDDSUU" in m["tdd_pattern"]
+    assert "mean power 1" in m["normalisation"] and "WOLA" in m["shaping"]
+    assert m["n_dl_symbols"] == 28 and m["n_symbols"] == 28  # slots 0-1 are D slots

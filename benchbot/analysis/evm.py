@@ -17,7 +17,7 @@ Follows TS 38.104 Annex B / TS 38.101-1 Annex F (rf-measurements-and-scpi.md §1
    this RMS over all REs because every slot has the same REs.
 
 Not done: carrier-leakage/IQ-offset removal (UE), sample-clock offset, per-symbol phase tracking,
-resampling (the IQ must be at the reference sample rate).
+resampling beyond bringing a capture to the native rate (``match_reference_rate``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
-from benchbot.waveforms.nr import QM_NAMES, NRWaveform
+from benchbot.waveforms.nr import QM_NAMES, NRWaveform, match_reference_rate
 
 METHOD = (
     "EVM per TS 38.104 Annex B / 38.101-1 Annex F (simplified): xcorr timing, CP + data-aided "
@@ -68,7 +68,9 @@ def _cp_cfo(rx: np.ndarray, ref: NRWaveform, lag: int) -> float:
     """CP correlation (38.211 CP is a copy of the symbol end): phase of r[n+N] r*[n] over the CP."""
     n = ref.fft_size
     acc = 0.0 + 0.0j
-    for s, c in zip(ref.symbol_starts, ref.cp_lengths, strict=True):
+    for s, c, dl in zip(ref.symbol_starts, ref.cp_lengths, ref.dl_symbols, strict=True):
+        if not dl:  # TDD guard/UL symbols carry no downlink: their "CP" is noise
+            continue
         a = int(s) + lag + c // 4  # the inner half of the CP, away from ISI
         b = int(s) + lag + c - c // 4
         if a < 0 or b + n > rx.size:
@@ -112,13 +114,11 @@ def measure_evm(
     """RMS EVM of ``rx`` against ``reference`` (38.104 Annex B, simplified: see module doc).
 
     ``rx`` may have any complex gain, a small timing offset (|offset| <= ``max_timing_offset``,
-    default one symbol) and a frequency offset within +-SCS/2. It must be sampled at
-    ``reference.sample_rate_hz``.
+    default one symbol) and a frequency offset within +-SCS/2. It is sampled at the reference's
+    rate or at any rate >= the waveform's native rate N_FFT·SCS (an analyzer captures at its own
+    rate): then it is resampled to the native rate and compared with the native reference.
     """
-    rx = np.asarray(rx, dtype=np.complex128).ravel()
-    if not np.isclose(sample_rate_hz, reference.sample_rate_hz, rtol=1e-9):
-        raise ValueError(f"sample rate {sample_rate_hz} Hz != reference "
-                         f"{reference.sample_rate_hz} Hz (resampling is not implemented)")
+    rx, reference = match_reference_rate(rx, sample_rate_hz, reference)
     if not 0.0 <= window_fraction <= 1.0:
         raise ValueError("window_fraction must be within [0, 1]")
     fs, n = reference.sample_rate_hz, reference.fft_size

@@ -1,29 +1,48 @@
-"""Waveform generators (pure numpy, no I/O)."""
+"""Waveform generators (pure numpy/scipy, no I/O): NR FR1 test models, two-tone."""
 
 from benchbot.waveforms.nr import (
     MODULATIONS,
     N_RB_TABLE,
+    TDD_PATTERNS,
     TEST_MODELS,
+    ChannelFilter,
     NRWaveform,
     Numerology,
+    TddPattern,
     bw_config_hz,
     constellation,
+    design_channel_filter,
     fft_size_for,
     generate_nr,
+    match_reference_rate,
     n_rb,
+    oversampling_for_aclr,
     qam_map,
+    resample_iq,
+    tdd_pattern,
 )
+from benchbot.waveforms.two_tone import TwoToneWaveform, generate_two_tone
 
 __all__ = [
     "MODULATIONS",
     "N_RB_TABLE",
+    "TDD_PATTERNS",
     "TEST_MODELS",
+    "ChannelFilter",
     "NRWaveform",
     "Numerology",
+    "TddPattern",
+    "TwoToneWaveform",
     "bw_config_hz",
     "constellation",
+    "design_channel_filter",
     "fft_size_for",
     "generate_nr",
+    "generate_two_tone",
+    "match_reference_rate",
     "n_rb",
+    "oversampling_for_aclr",
     "qam_map",
+    "resample_iq",
+    "tdd_pattern",
 ]

@@ -258,6 +258,20 @@ def _coarse_lines(freqs: np.ndarray, power: np.ndarray, max_width_hz: float
     return centre, total
 
 
+def lines_resolved(signal: ModulatedSignal, rbw_hz: float) -> bool:
+    """True when the RBW separates the periodic signal's spectral lines (spacing 1/period at
+    least one RBW): the analyzer then sees steady tones (e.g. a two-tone test), not noise."""
+    return 1.0 / signal.duration_s >= rbw_hz
+
+
+def resolved_lines(signal: ModulatedSignal, floor_dbc: float = -200.0) -> list[Tone]:
+    """The spectral lines of a periodic signal as tones (those above `floor_dbc`)."""
+    freqs, power = _line_spectrum(signal)
+    keep = power > power.max() * 10.0 ** (floor_dbc / 10.0)
+    return [Tone(float(f), 10.0 * math.log10(float(p)) + 30.0)
+            for f, p in zip(freqs[keep], power[keep], strict=True)]
+
+
 def modulated_rbw_power_w(signal: ModulatedSignal, x_hz: np.ndarray, rbw_hz: float) -> np.ndarray:
     """RBW-filtered power (W) of a modulated signal at each display frequency: the Gaussian RBW
     response summed over the signal's spectral lines (merged to RBW/8 bins for speed)."""
@@ -397,7 +411,8 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
     sig = np.zeros(n)
     peak_sig = np.zeros(n)
     reach = 8.0 * s.rbw_hz + bucket  # Gaussian skirt is < -200 dBc beyond this
-    for t in tones:
+    line_tones = [t for m in modulated if lines_resolved(m, s.rbw_hz) for t in resolved_lines(m)]
+    for t in [*tones, *line_tones]:
         if n > 1:
             lo = max(int(math.floor((t.frequency_hz - reach - s.start_hz) / bucket)), 0)
             hi = min(int(math.ceil((t.frequency_hz + reach - s.start_hz) / bucket)) + 1, n)
@@ -416,9 +431,10 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
     nd = noise_density_dbm_hz(model, x, s.attenuation_db, s.preamp)
     noise_w = 10.0 ** ((nd + 10.0 * math.log10(ENBW_RATIO * s.rbw_hz)) / 10.0 - 3.0)
     analyzer_noise_w = noise_w
-    if modulated:
-        g = 10.0 ** (gain_db / 10.0)
-        noise_w = noise_w + g * sum(modulated_rbw_power_w(m, x, s.rbw_hz) for m in modulated)
+    noise_like = [m for m in modulated if not lines_resolved(m, s.rbw_hz)]
+    if noise_like:
+        gain_w = 10.0 ** (gain_db / 10.0)
+        noise_w = noise_w + gain_w * sum(modulated_rbw_power_w(m, x, s.rbw_hz) for m in noise_like)
     if s.detector == "NORM":  # Rosenfell: peak where a signal rises and falls, else alternate
         hi_r = _noise_reading(rng, n, "max", v, g, s.average_type, k)
         lo_r = _noise_reading(rng, n, "min", v, g, s.average_type, k)

@@ -137,7 +137,15 @@ def load_bench(path: str | Path) -> BenchDefinition:
     return load_document(BenchDefinition, path, BenchError)
 
 
-def builtin_bench_path() -> Path:
-    """The packaged simulated bench, ``benchbot/benches/simulated.yaml``."""
-    return Path(str(resources.files("benchbot").joinpath("benches", "simulated.yaml")))
+#: the packaged simulated benches, by the name `--bench` accepts
+BUILTIN_BENCHES = ("simulated", "simulated-rs")
+
+
+def builtin_bench_path(name: str = "simulated") -> Path:
+    """A packaged simulated bench: ``simulated`` (Keysight MXG + PXA, the default) or
+    ``simulated-rs`` (R&S SMW200A + FSW on the same physical bench)."""
+    if name not in BUILTIN_BENCHES:
+        raise BenchError.single("--bench", f"no built-in bench {name!r} and no such file; "
+                                f"built-in: {', '.join(BUILTIN_BENCHES)}")
+    return Path(str(resources.files("benchbot").joinpath("benches", f"{name}.yaml")))
 

@@ -1,4 +1,4 @@
-"""`benchbot` command line: run, validate, show, sim, schema.
+"""`benchbot` command line: run, validate, show, sim, schema, plot.
 
 Exit status of `run`: 0 pass (marginal included), 1 fail, 3 invalid plan or bench (nothing
 touched), 4 error during the run, 5 aborted (Ctrl-C / SIGTERM). 2 is argparse's usage error.
@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a test plan (default: on the built-in simulated bench)")
     run.add_argument("plan", type=Path)
-    run.add_argument("--bench", type=Path, help="bench file (default: built-in simulated bench)")
+    run.add_argument("--bench", type=Path,
+                     help="bench file, or a built-in simulated bench: simulated (Keysight, "
+                     "default) or simulated-rs (Rohde & Schwarz)")
     run.add_argument("--results-dir", type=Path, default=Path("results"))
     run.add_argument("--visa-library", default="@py", help="pyvisa backend (default @py)")
     run.set_defaults(func=cmd_run)
@@ -78,11 +80,20 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the plan JSON Schema (for editors)")
     schema.add_argument("--output", type=Path)
     schema.set_defaults(func=cmd_schema)
+
+    plot = sub.add_parser("plot", help="write PNG figures (150 dpi) of an HDF5 run record")
+    plot.add_argument("record", type=Path)
+    plot.add_argument("--out", type=Path, help="output directory (default: <record>_plots/)")
+    plot.set_defaults(func=cmd_plot)
     return parser
 
 
 def _bench(path: Path | None) -> tuple[BenchDefinition, str]:
-    path = path or builtin_bench_path()
+    """A bench file, or a built-in simulated bench by name (`simulated`, `simulated-rs`)."""
+    if path is None:
+        path = builtin_bench_path()
+    elif not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        path = builtin_bench_path(str(path))
     return load_bench(path), Path(path).read_text(encoding="utf-8")
 
 
@@ -208,6 +219,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    return EXIT_PASS
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """One PNG per figure the record supports; prints each path on its own line."""
+    from benchbot.plots import render_record
+    from benchbot.results.reader import RecordFormatError
+
+    try:
+        paths = render_record(args.record, args.out)
+    except (OSError, RecordFormatError) as exc:
+        errors.print(f"[bold red]cannot plot:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    if not paths:
+        errors.print(f"no figures for the steps of {args.record}", highlight=False)
+    sys.stdout.write("".join(f"{path}\n" for path in paths))
     return EXIT_PASS
 
 

@@ -71,8 +71,10 @@ def _plan_text(quick: bool) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def run_once(plan_text: str, results_dir: Path) -> dict[str, float]:
-    """One run of the plan; wall time, writer time and simulator times in seconds."""
+def run_once(plan_text: str, results_dir: Path, plan_path: Path = DEMO_PLAN,
+             bench_name: str = "simulated") -> dict[str, float]:
+    """One run of a plan on a built-in simulated bench; wall time, writer time and simulator
+    times in seconds."""
     from benchbot import runner, simbench
     from benchbot.bench import builtin_bench_path, load_bench
     from benchbot.engine import SilentListener
@@ -88,9 +90,9 @@ def run_once(plan_text: str, results_dir: Path) -> dict[str, float]:
             records.append(record)
             return record
 
-    bench_path = builtin_bench_path()
+    bench_path = builtin_bench_path(bench_name)
     bench = load_bench(bench_path)
-    plan = parse_plan(plan_text, str(DEMO_PLAN))
+    plan = parse_plan(plan_text, str(plan_path))
     seed = (bench.simulation or {}).get("seed")
     with simbench.running(bench) as (served, simulated):
         clock = _DeviceClock(simulated.devices)
@@ -104,7 +106,7 @@ def run_once(plan_text: str, results_dir: Path) -> dict[str, float]:
             outcome = runner.run(request, SilentListener())
             wall = time.perf_counter() - start
     if outcome.status != "completed" or len(records) != 1:
-        raise RuntimeError(f"demo plan did not complete: {outcome.status} {outcome.error}")
+        raise RuntimeError(f"{plan_path.name} did not complete: {outcome.status} {outcome.error}")
     return {
         "wall_s": wall,
         "hdf5_s": records[0].time_spent_s,

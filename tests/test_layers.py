@@ -14,6 +14,7 @@ FORBIDDEN = {
     "simulators": {"benchbot", "instruments"},
     "instruments": {"benchbot", "simulators"},
     "benchbot/analysis": {"instruments", "simulators", "h5py"},
+    "benchbot/plots": {"instruments", "simulators", "pyvisa"},
     "benchbot/waveforms": {"instruments", "simulators", "h5py"},
     "benchbot/results": {"instruments", "simulators"},
     "benchbot/measurements": {"simulators", "h5py", "pyvisa"},

@@ -14,16 +14,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from benchbot.bench import BenchDefinition, PathLoss
+from benchbot.bench import BenchDefinition
 from benchbot.limits import MetricResult, Verdict
-from benchbot.measurements import power_sweep
-from benchbot.plan import Plan, PowerSweepStep, SupplySetting
+from benchbot.measurements.base import BenchView
+from benchbot.measurements.registry import measurement_for
+from benchbot.plan import AnyStep, Plan
 from benchbot.results.record import RunRecord
 from instruments.interfaces import (
     DCSupply,
     Instrument,
     PowerMeter,
-    SignalAnalyzer,
     SignalGenerator,
 )
 
@@ -157,19 +157,19 @@ class Engine:
                 f"limit {setting.current_limit_a} A ({setting.role} ch{setting.channel})",
             )
 
-    def _run_step(self, index: int, step: PowerSweepStep) -> Verdict:
-        supplies = [(s, self._role(s.role, DCSupply)) for s in self.plan.conditions.supplies]
-        axes, datasets = power_sweep.declare(step, [s.name for s, _ in supplies])
-        total = len(step.frequencies_hz) * len(step.input_power_dbm.levels_dbm())
-        self.listener.step_started(index, step.name, total)
+    def _run_step(self, index: int, step: AnyStep) -> Verdict:
+        """Run one step by its kind's measurement (benchbot.measurements.registry)."""
+        measurement = measurement_for(step.kind)
+        view = self._bench_view()
+        axes, datasets = measurement.declare(step, view)
+        self.listener.step_started(index, step.name, step.total_points())
         writer = self.record.begin_step(
             index, step.name, step.kind, settings=step.model_dump(mode="json"),
             axes=axes, datasets=datasets,
         )
         verdict = Verdict.ERROR
         try:
-            results = power_sweep.run(step, self._sweep_bench(step, supplies),
-                                      _Step(self, writer, index))
+            results = measurement.run(step, view, _Step(self, writer, index))
             self.metrics.extend(results)
             verdict = max((r.verdict for r in results), default=Verdict.PASS)
             return verdict
@@ -181,33 +181,28 @@ class Engine:
             writer.finish(step_metrics, verdict=verdict.value)
             self.listener.step_finished(index, step.name, verdict)
 
-    def _sweep_bench(
-        self, step: PowerSweepStep, supplies: list[tuple[SupplySetting, DCSupply]]
-    ) -> power_sweep.PowerSweepBench:
-        def loss(role: str) -> PathLoss | None:
-            entry = self.bench.instruments.get(role)
-            return entry.path_loss if entry is not None else None
-
-        analyzer = self.instruments.get("signal_analyzer")
-        meter = self.instruments.get("power_meter")
-        return power_sweep.PowerSweepBench(
-            generator=self._role("signal_generator", SignalGenerator),
-            input_loss=loss("signal_generator"),
-            dut_max_input_dbm=self.plan.dut.safe_operating_area.max_rf_input_dbm,
-            power_meter=meter if isinstance(meter, PowerMeter) else None,
-            power_meter_loss=loss("power_meter"),
-            analyzer=analyzer if isinstance(analyzer, SignalAnalyzer) else None,
-            analyzer_loss=loss("signal_analyzer"),
-            supplies=supplies,
+    def _bench_view(self) -> BenchView:
+        """The vendor-neutral bench a measurement sees: instruments by role, path losses to
+        the DUT planes, the DUT's safe operating area and its supplies."""
+        return BenchView(
+            instruments=dict(self.instruments),
+            path_losses={role: entry.path_loss for role, entry in self.bench.instruments.items()
+                         if entry.path_loss is not None},
+            safe_operating_area=self.plan.dut.safe_operating_area,
+            supplies=tuple((s, self._role(s.role, DCSupply))
+                           for s in self.plan.conditions.supplies),
         )
 
     def _make_safe(self) -> None:
-        """RF off on every generator, then every DUT supply off; each attempted regardless."""
+        """RF off on every generator (and its modulation/ARB), then every DUT supply off; each
+        attempted regardless."""
         order = self._all(SignalGenerator) + self._all(DCSupply)
         for instrument in order:
             role = self._role_of(instrument)
             try:
                 instrument.make_safe()
+                if isinstance(instrument, SignalGenerator):
+                    instrument.set_modulation(False)
                 if not _reads_safe(instrument):
                     raise RuntimeError("an output still reads on after the off command")
                 self.record.add_event("info", f"safe state: {role} outputs off (read back)")

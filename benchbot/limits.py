@@ -93,6 +93,11 @@ class Limit(BaseModel):
         ge=0.0,
         description="inside the limits but within this of one -> MARGINAL (metric unit)",
     )
+    source: str = Field(
+        default="",
+        description="where the limit comes from, e.g. '3GPP TS 38.104 Table 6.6.3.5.2-1' or "
+        "'datasheet BB-PA-N78-01 rev A §4'; stored with every result judged against it",
+    )
 
     @model_validator(mode="after")
     def _sane(self) -> Limit:
@@ -118,7 +123,7 @@ class Limit(BaseModel):
         return float(min(candidates))
 
     def describe(self, unit: str = "") -> str:
-        """Human-readable form, e.g. ``25 <= x <= 31 dB (marginal 0.5)``."""
+        """Human-readable form, e.g. ``25 <= x <= 31 dB (marginal 0.5) [datasheet §4]``."""
         u = f" {unit}" if unit else ""
         if self.min is not None and self.max is not None:
             text = f"{self.min:g} <= x <= {self.max:g}{u}"
@@ -128,6 +133,8 @@ class Limit(BaseModel):
             text = f"x <= {self.max:g}{u}"
         if self.marginal_db:
             text += f" (marginal {self.marginal_db:g})"
+        if self.source:
+            text += f" [{self.source}]"
         return text
 
 
@@ -186,8 +193,13 @@ class MetricResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for a record (verdict as its string, limit as a dict or None)."""
-        return {
+        """Plain data for a record (verdict as its string, limit as a dict or None).
+
+        A limit with a source also gives a top-level ``limit_source``: the record's metrics
+        table keeps min/max/marginal of the nested limit in columns and other top-level keys
+        in its ``extra`` JSON, so the source reaches the record with the result.
+        """
+        data: dict[str, Any] = {
             "step": self.step,
             "metric": self.metric,
             "unit": self.unit,
@@ -198,3 +210,6 @@ class MetricResult:
             "margin": self.margin,
             "note": self.note,
         }
+        if self.limit is not None and self.limit.source:
+            data["limit_source"] = self.limit.source
+        return data

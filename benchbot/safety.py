@@ -8,7 +8,14 @@ a step frequency, any sweep point would drive the DUT input above
 The RF check is done on the very generator setpoints the engine will send
 (:func:`generator_levels_dbm`), referred back to the DUT input through the input path loss:
 ``P_DUT,in = P_gen - L_in(f)``; with ``reference_plane: dut_input`` the setpoint is
-``P_gen = level + L_in(f)``, with ``generator_output`` it is the level itself.
+``P_gen = level + L_in(f)``, with ``generator_output`` it is the level itself. Setpoints are
+RMS (average) powers: a two-tone step adds 3.01 dB to its per-tone level
+(``step.rms_offset_db()``), and a modulated waveform's peaks (RMS + PAPR) are not compared with
+``max_rf_input_dbm``, which is an average-power rating like the datasheet's.
+
+Path-loss tables must cover every frequency a step reads through a role
+(``step.path_loss_frequencies(role)``): the carriers, and for the analyzer also the harmonics
+n·f of a harmonics step or the tones and IM products of a two-tone step.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchbot.bench import BenchDefinition, PathLoss
-from benchbot.plan import ROLE_GENERATOR, Plan, PowerSweepStep
+from benchbot.plan import ROLE_GENERATOR, AnyStep, Plan
 
 #: dB allowed above the SOA for float round-off only (level + loss - loss)
 _ROUND_OFF_DB = 1e-6
@@ -36,7 +43,7 @@ def _ghz(frequency_hz: float) -> str:
     return f"{frequency_hz / 1e9:g} GHz"
 
 
-def _input_loss(step: PowerSweepStep, bench: BenchDefinition) -> PathLoss:
+def _input_loss(step: AnyStep, bench: BenchDefinition) -> PathLoss:
     entry = bench.instruments.get(ROLE_GENERATOR)
     if entry is None or entry.path_loss is None:
         raise SafetyError([f"step {step.name!r}: bench {bench.name!r} has no path_loss for "
@@ -47,32 +54,32 @@ def _input_loss(step: PowerSweepStep, bench: BenchDefinition) -> PathLoss:
     return entry.path_loss
 
 
-def _uncovered(step: PowerSweepStep, role: str, table: PathLoss, freqs: list[float]) -> str:
+def _uncovered(step: AnyStep, role: str, table: PathLoss, freqs: list[float]) -> str:
     lo, hi = table.range_hz
     return (f"step {step.name!r}: {', '.join(_ghz(f) for f in freqs)} outside the path-loss "
             f"table of role {role!r} ({_ghz(lo)} to {_ghz(hi)})")
 
 
-def generator_levels_dbm(step: PowerSweepStep, bench: BenchDefinition) -> np.ndarray:
+def generator_levels_dbm(step: AnyStep, bench: BenchDefinition) -> np.ndarray:
     """Generator setpoints in dBm, shape (frequencies, levels), in the order the step sweeps.
 
     Raises :class:`SafetyError` when the generator's path-loss table is missing or does not
     cover a step frequency.
     """
-    levels = step.levels_dbm()
+    levels = step.levels_dbm() + step.rms_offset_db()
     if step.reference_plane == "generator_output":
         return np.tile(levels, (len(step.frequencies_hz), 1))
     loss = np.asarray(_input_loss(step, bench).loss_db_at(np.asarray(step.frequencies_hz)))
     return levels[None, :] + loss[:, None]
 
 
-def dut_input_levels_dbm(step: PowerSweepStep, bench: BenchDefinition) -> np.ndarray:
-    """Power at the DUT input plane in dBm, shape (frequencies, levels)."""
+def dut_input_levels_dbm(step: AnyStep, bench: BenchDefinition) -> np.ndarray:
+    """RMS power at the DUT input plane in dBm, shape (frequencies, levels)."""
     loss = np.asarray(_input_loss(step, bench).loss_db_at(np.asarray(step.frequencies_hz)))
     return generator_levels_dbm(step, bench) - loss[:, None]
 
 
-def _rf_input_violation(step: PowerSweepStep, bench: BenchDefinition, max_dbm: float) -> str | None:
+def _rf_input_violation(step: AnyStep, bench: BenchDefinition, max_dbm: float) -> str | None:
     """The first sweep point (in sweep order) above the SOA, described; None if all are safe."""
     levels = step.levels_dbm()
     setpoints = generator_levels_dbm(step, bench)
@@ -81,9 +88,12 @@ def _rf_input_violation(step: PowerSweepStep, bench: BenchDefinition, max_dbm: f
     if bad.size == 0:
         return None
     fi, li = (int(i) for i in bad[0])
+    per_tone = " per tone" if step.rms_offset_db() else ""
+    total = " in total (RMS)" if step.rms_offset_db() else ""
     return (
-        f"step {step.name!r}: at {_ghz(step.frequencies_hz[fi])}, level {levels[li]:g} dBm "
-        f"({step.reference_plane}) puts {dut_in[fi, li]:.2f} dBm at the DUT input (generator "
+        f"step {step.name!r}: at {_ghz(step.frequencies_hz[fi])}, level {levels[li]:g} dBm"
+        f"{per_tone} ({step.reference_plane}) puts {dut_in[fi, li]:.2f} dBm{total} at the DUT "
+        f"input (generator "
         f"{setpoints[fi, li]:.2f} dBm) > dut.safe_operating_area.max_rf_input_dbm "
         f"{max_dbm:g} dBm; {len(bad)} of {dut_in.size} points exceed it"
     )
@@ -115,7 +125,8 @@ def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
                 violations.append(f"step {step.name!r}: role {role!r} has no path_loss in bench "
                                   f"{bench.name!r}; powers cannot be referred to the DUT")
             else:
-                uncovered = [f for f in step.frequencies_hz if not entry.path_loss.covers(f)]
+                uncovered = [f for f in step.path_loss_frequencies(role)
+                             if not entry.path_loss.covers(f)]
                 if uncovered:
                     tables_ok = False
                     violations.append(_uncovered(step, role, entry.path_loss, uncovered))
@@ -123,11 +134,14 @@ def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
             found = _rf_input_violation(step, bench, soa.max_rf_input_dbm)
             if found:
                 violations.append(found)
-        elif step.reference_plane == "dut_input" and step.input_power_dbm.stop > (
-            soa.max_rf_input_dbm + _ROUND_OFF_DB
+        elif step.reference_plane == "dut_input" and (
+            step.input_power_dbm.stop + step.rms_offset_db() > soa.max_rf_input_dbm + _ROUND_OFF_DB
         ):
-            violations.append(f"step {step.name!r}: level {step.input_power_dbm.stop:g} dBm at "
-                              f"the DUT input > dut.safe_operating_area.max_rf_input_dbm "
+            total = step.input_power_dbm.stop + step.rms_offset_db()
+            per_tone = (f" per tone ({total:.2f} dBm in total)" if step.rms_offset_db() else "")
+            violations.append(f"step {step.name!r}: level {step.input_power_dbm.stop:g} dBm"
+                              f"{per_tone} at the DUT input > "
+                              f"dut.safe_operating_area.max_rf_input_dbm "
                               f"{soa.max_rf_input_dbm:g} dBm")
 
     for s in plan.conditions.supplies:

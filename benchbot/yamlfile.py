@@ -174,11 +174,27 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
+def _union_member(tp: Any, tag: str | int) -> type[BaseModel] | None:
+    """The model of a union (of several models) whose ``kind`` is the literal ``tag``."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    for member in typing.get_args(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get("kind")
+            if field is not None and typing.get_args(field.annotation) == (tag,):
+                return member
+    return None
+
+
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
     """Field names (aliases) of the model found at ``loc`` inside ``model``; [] if unknown."""
     tp: Any = model
     for el in loc:
         tp = _unwrap(tp)
+        member = _union_member(tp, el)
+        if member is not None:  # a discriminated-union tag pydantic puts in loc: pick that model
+            tp = member
+            continue
         origin = typing.get_origin(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = {(f.alias or n): f for n, f in tp.model_fields.items()}
@@ -202,11 +218,12 @@ def _issue(err: Any, root: yaml.Node | None, model: type[BaseModel]) -> Issue:
     kind, loc, ctx = err["type"], tuple(err["loc"]), err.get("ctx") or {}
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         loc = (*loc, str(ctx.get("discriminator", "kind")).strip("'"))
+    tagged = loc  # still holds the union tags that select a step's model
     loc, line = _locate(loc, root)
     if kind == "missing":
         reason = "required field is missing"
     elif kind == "extra_forbidden":
-        allowed = _fields_at(model, loc[:-1])
+        allowed = _fields_at(model, tagged[:-1])
         near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         reason = "unknown field" + (f"; did you mean {near[0]!r}?" if near else "")
         if allowed and not near:

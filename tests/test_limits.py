@@ -110,7 +110,8 @@ def test_metric_result_judge_and_to_dict() -> None:
     assert r.verdict is V.MARGINAL and r.margin == pytest.approx(0.3)
     d = r.to_dict()
     assert d["verdict"] == "marginal" and d["limit"] == {"min": 29.0, "max": None,
-                                                         "marginal_db": 0.5}
+                                                         "marginal_db": 0.5, "source": ""}
+    assert "limit_source" not in d  # only limits with a source carry one
     json.dumps(d)  # plain data
     assert MetricResult.judge("s", "psat_dbm", "dBm", 33.0).verdict is V.PASS
 

@@ -1,10 +1,17 @@
-"""What a measurement may ask of the engine while it runs: storage, progress, abort."""
+"""What a measurement may ask of the engine while it runs: storage, progress, abort
+(:class:`StepContext`), and the bench it runs on (:class:`BenchView`)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+
+from benchbot.bench import PathLoss
+from benchbot.plan import ROLE_ANALYZER, ROLE_GENERATOR, SafeOperatingArea, SupplySetting
+from instruments.interfaces import DCSupply, Instrument, SignalAnalyzer, SignalGenerator
 
 
 class StepContext(Protocol):
@@ -32,3 +39,63 @@ class StepContext(Protocol):
 
     def log(self, level: str, message: str) -> None:
         """Record an event (deviation, warning) in the run record."""
+
+
+T = TypeVar("T", bound=Instrument)
+
+
+@dataclass(frozen=True)
+class BenchView:
+    """The bench as a measurement sees it, vendor-neutral: roles → instruments (by interface),
+    role → path loss to the DUT plane, the DUT's safe operating area and its powered supplies.
+
+    Built by the engine for every step; measurements never see drivers, resources or SCPI.
+    """
+
+    instruments: Mapping[str, Instrument]
+    path_losses: Mapping[str, PathLoss]
+    safe_operating_area: SafeOperatingArea
+    supplies: tuple[tuple[SupplySetting, DCSupply], ...] = ()
+
+    def role(self, role: str, kind: type[T]) -> T:
+        """The instrument in ``role``; KeyError if absent, TypeError if not a ``kind``."""
+        try:
+            instrument = self.instruments[role]
+        except KeyError:
+            raise KeyError(f"the bench has no instrument in role {role!r}") from None
+        if not isinstance(instrument, kind):
+            raise TypeError(f"bench role {role!r} is a {type(instrument).__name__}, "
+                            f"not a {kind.__name__}")
+        return instrument
+
+    def optional(self, role: str, kind: type[T]) -> T | None:
+        """The instrument in ``role`` if there is one of that kind, else None."""
+        instrument = self.instruments.get(role)
+        return instrument if isinstance(instrument, kind) else None
+
+    def loss(self, role: str) -> PathLoss:
+        """Path loss between ``role``'s port and the DUT plane; KeyError if the bench has none."""
+        try:
+            return self.path_losses[role]
+        except KeyError:
+            raise KeyError(f"the bench has no path_loss for role {role!r}") from None
+
+    def optional_loss(self, role: str) -> PathLoss | None:
+        return self.path_losses.get(role)
+
+    @property
+    def generator(self) -> SignalGenerator:
+        return self.role(ROLE_GENERATOR, SignalGenerator)
+
+    @property
+    def analyzer(self) -> SignalAnalyzer:
+        return self.role(ROLE_ANALYZER, SignalAnalyzer)
+
+    @property
+    def max_rf_input_dbm(self) -> float:
+        """The DUT's maximum RF input (RMS), at its input plane."""
+        return self.safe_operating_area.max_rf_input_dbm
+
+    @property
+    def supply_names(self) -> list[str]:
+        return [setting.name for setting, _ in self.supplies]

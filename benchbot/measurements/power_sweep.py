@@ -7,7 +7,6 @@ Definitions follow the lab reference §1.1: G = Pout − Pin, PAE = (Pout − Pi
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +14,15 @@ import numpy as np
 from benchbot.analysis.power_sweep import MetricValue, analyse_power_sweep, gain_flatness
 from benchbot.bench import PathLoss
 from benchbot.limits import MetricResult, evaluate
-from benchbot.measurements.base import StepContext
-from benchbot.plan import PowerSweepStep, SupplySetting
+from benchbot.measurements.base import BenchView, StepContext
+from benchbot.measurements.common import sweep_levels
+from benchbot.plan import (
+    ROLE_ANALYZER,
+    ROLE_GENERATOR,
+    ROLE_POWER_METER,
+    PowerSweepStep,
+    SupplySetting,
+)
 from instruments.interfaces import DCSupply, PowerMeter, SignalAnalyzer, SignalGenerator
 
 # IQ capture for the output tone's phase (AM-PM): 100 µs at 1 MS/s averages analyzer noise
@@ -46,8 +52,23 @@ class PowerSweepBench:
     supplies: list[tuple[SupplySetting, DCSupply]]
 
 
-def declare(step: PowerSweepStep, supply_names: list[str]) -> tuple[dict, dict]:
+def sweep_bench(view: BenchView, step: PowerSweepStep) -> PowerSweepBench:
+    """The instruments and corrections of ``view`` this power sweep uses."""
+    return PowerSweepBench(
+        generator=view.generator,
+        input_loss=view.loss(ROLE_GENERATOR),
+        dut_max_input_dbm=view.max_rf_input_dbm,
+        power_meter=view.optional(ROLE_POWER_METER, PowerMeter),
+        power_meter_loss=view.optional_loss(ROLE_POWER_METER),
+        analyzer=view.optional(ROLE_ANALYZER, SignalAnalyzer),
+        analyzer_loss=view.optional_loss(ROLE_ANALYZER),
+        supplies=list(view.supplies),
+    )
+
+
+def declare(step: PowerSweepStep, bench: BenchView) -> tuple[dict, dict]:
     """Axes and datasets this step writes, as (axes, datasets) in the record's terms."""
+    supply_names = bench.supply_names
     axes = {
         "frequency_hz": (np.asarray(step.frequencies_hz, dtype=float), "Hz"),
         "drive_level_dbm": (step.input_power_dbm.levels_dbm(), "dBm"),
@@ -78,8 +99,9 @@ def drive_plan(
     return levels, levels - loss
 
 
-def run(step: PowerSweepStep, bench: PowerSweepBench, ctx: StepContext) -> list[MetricResult]:
+def run(step: PowerSweepStep, view: BenchView, ctx: StepContext) -> list[MetricResult]:
     """Acquire the sweep point by point, committing each frequency row; then analyse."""
+    bench = sweep_bench(view, step)
     frequencies = np.asarray(step.frequencies_hz, dtype=float)
     results: list[MetricResult] = []
     for fi, frequency_hz in enumerate(frequencies):
@@ -96,33 +118,18 @@ def _sweep_frequency(
 ) -> dict[str, np.ndarray]:
     generator_dbm, input_dbm = drive_plan(step, bench.input_loss, frequency_hz)
     _prepare_frequency(step, bench, frequency_hz)
-    columns: dict[str, list[float]] = {}
-    gen = bench.generator
-    gen.set_power_dbm(float(generator_dbm[0]))
-    gen.set_rf_output(True)
-    try:
-        for pi, level_dbm in enumerate(generator_dbm):
-            gen.set_power_dbm(float(level_dbm))
-            if step.settle_s:
-                time.sleep(step.settle_s)
-            point = _measure_point(step, bench, frequency_hz)
-            point["generator_power_dbm"] = float(level_dbm)
-            point["input_power_dbm"] = float(input_dbm[pi])
-            for name, value in point.items():
-                ctx.write(name, (fi, pi), value)
-                columns.setdefault(name, []).append(value)
-            ctx.point_done()
-        _store_spectrum(bench, ctx, frequency_hz, float(generator_dbm[-1]))
-    finally:
-        gen.set_rf_output(False)
-    ctx.commit()
-    return {name: np.asarray(values) for name, values in columns.items()}
+    return sweep_levels(
+        bench.generator, generator_dbm, input_dbm, step.settle_s, ctx, fi,
+        measure=lambda pi: _measure_point(step, bench, frequency_hz),
+        at_top=lambda row: _store_spectrum(bench, ctx, frequency_hz, float(generator_dbm[-1])),
+    )
 
 
 def _prepare_frequency(step: PowerSweepStep, bench: PowerSweepBench, frequency_hz: float) -> None:
     """Tune every instrument to the carrier; cap the generator so that the DUT input can
     never exceed its safe operating area at this frequency, whatever is commanded later."""
     bench.generator.set_rf_output(False)
+    bench.generator.set_modulation(False)  # CW: an earlier modulated step may have left an ARB
     bench.generator.set_frequency_hz(frequency_hz)
     ceiling_dbm = bench.dut_max_input_dbm + bench.input_loss.loss_db_at(frequency_hz)
     bench.generator.set_power_limit_dbm(ceiling_dbm)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.modulated import GeneratorWaveform, amplify, generator_waveform
+from simulators.modulated import GeneratorWaveform, amplify, generator_waveform, with_memory
 from simulators.pa_model import PowerAmplifier, dbm_to_w
 from simulators.signals import ModulatedSignal, Tone
 
@@ -222,6 +222,8 @@ class VirtualBench:
         if self._waveform_cache is None or self._waveform_cache[0] != key:
             wave = generator_waveform(g.arb_iq, g.arb_sample_rate_hz,
                                       self.rng_for("signal_generator"))
+            if self.dut is not None:
+                wave = with_memory(self.dut, wave)
             self._waveform_cache = (key, wave)
         return self._waveform_cache[1]
 
@@ -238,8 +240,12 @@ class VirtualBench:
             key = (id(wave), pin, f, v, self.dut.damaged if self.dut else None)
             if self._output_cache is None or self._output_cache[0] != key:
                 phase_in = -2.0 * math.pi * f * self.tau_in_s
-                x_w = math.sqrt(dbm_to_w(pin)) * wave.unit_iq * np.exp(1j * phase_in)
-                y_w = x_w if self.dut is None else amplify(self.dut, x_w, wave.sample_rate_hz, f, v)
+                scale = math.sqrt(dbm_to_w(pin)) * np.exp(1j * phase_in)
+                if self.dut is None:
+                    y_w = scale * wave.unit_iq
+                else:
+                    assert wave.through_memory is not None
+                    y_w = amplify(self.dut, scale * wave.through_memory, f, v)
                 signal = ModulatedSignal(f, wave.sample_rate_hz, y_w * math.sqrt(50.0))
                 self._output_cache = (key, signal)
             return self._output_cache[1]

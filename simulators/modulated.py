@@ -13,7 +13,7 @@ applies linear memory then AM-AM/AM-PM sample by sample (reference §3.2 Wiener 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +36,9 @@ class GeneratorWaveform:
     sample_rate_hz: float
     unit_iq: np.ndarray  # mean |x|^2 = 1, band-limited, generator noise included
     envelope_power_quantiles: np.ndarray  # of |unit_iq|^2, ascending (mean 1)
+    #: `unit_iq` through the PA's linear memory (memory is linear and precedes the
+    #: nonlinearity, so it commutes with the level scaling: computed once per waveform)
+    through_memory: np.ndarray | None = None
 
 
 def interpolation_factor(arb_rate_hz: float, target_hz: float = SIMULATION_RATE_HZ) -> int:
@@ -72,11 +75,18 @@ def generator_waveform(arb_iq: np.ndarray, arb_rate_hz: float, rng: np.random.Ge
     return GeneratorWaveform(fs, x, quantiles / np.mean(quantiles))
 
 
-def amplify(pa: PowerAmplifier, x_w: np.ndarray, sample_rate_hz: float, f_hz: float,
-            supply_v: float | None) -> np.ndarray:
-    """PA output for input power waves `x_w` (sqrt(W) units): linear memory (applied in the
-    frequency domain, exact for a periodic signal) then AM-AM/AM-PM sample by sample."""
-    if pa.memory_echo_ratio:
-        offsets = np.fft.fftfreq(x_w.size, 1.0 / sample_rate_hz)
-        x_w = np.fft.ifft(np.fft.fft(x_w) * pa.memory_response(offsets))
+def with_memory(pa: PowerAmplifier, wave: GeneratorWaveform) -> GeneratorWaveform:
+    """`wave` with its period passed through the PA's linear memory (frequency domain, exact
+    for a periodic signal); unchanged without memory."""
+    if not pa.memory_echo_ratio:
+        return replace(wave, through_memory=wave.unit_iq)
+    offsets = np.fft.fftfreq(wave.unit_iq.size, 1.0 / wave.sample_rate_hz)
+    filtered = np.fft.ifft(np.fft.fft(wave.unit_iq) * pa.memory_response(offsets))
+    return replace(wave, through_memory=filtered)
+
+
+def amplify(pa: PowerAmplifier, x_w: np.ndarray, f_hz: float, supply_v: float | None
+            ) -> np.ndarray:
+    """PA nonlinearity for input power waves `x_w` (sqrt(W) units, after the linear memory):
+    AM-AM/AM-PM sample by sample."""
     return x_w * pa.envelope_gain(np.abs(x_w), f_hz, supply_v)

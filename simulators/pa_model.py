@@ -147,10 +147,9 @@ class PowerAmplifier:
             return np.full(r.shape, 10.0 ** (FEEDTHROUGH_DB / 20.0), dtype=complex)
         p = self.rapp_smoothness
         g = 10.0 ** (self.small_signal_gain_db(f_hz) / 20.0)
-        vsat = math.sqrt(dbm_to_w(self.psat_at_dbm(supply_v)))
-        u = g * r / vsat
-        am = g / (1.0 + u ** (2 * p)) ** (1.0 / (2 * p))
-        uq = u ** (2 * p)
+        u2 = (g * g / dbm_to_w(self.psat_at_dbm(supply_v))) * (r * r)  # u^2, u = G·r/Vsat
+        uq = u2 * u2 if p == 2.0 else u2**p  # u^(2p)
+        am = g / (np.sqrt(np.sqrt(1.0 + uq)) if p == 2.0 else (1.0 + uq) ** (1.0 / (2 * p)))
         pm = math.radians(self.am_pm_max_deg) * uq / (1.0 + uq)
         return am * np.exp(1j * pm)
 

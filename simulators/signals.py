@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,9 +36,16 @@ class ModulatedSignal:
     sample_rate_hz: float
     iq: np.ndarray
 
-    @property
+    @cached_property
     def power_w(self) -> float:
-        return float(np.mean(np.abs(self.iq) ** 2) / 50.0)
+        return float(np.mean(self.iq.real**2 + self.iq.imag**2) / 50.0)
+
+    @cached_property
+    def crest_factor_db(self) -> float:
+        """Peak-to-average power ratio of one period (the envelope peaks a mixer must handle)."""
+        p = self.iq.real**2 + self.iq.imag**2
+        mean = float(p.mean())
+        return 10.0 * math.log10(float(p.max()) / mean) if mean > 0 else 0.0
 
     @property
     def power_dbm(self) -> float:

@@ -196,12 +196,6 @@ def compression_db(mixer_dbm: float, p1db_dbm: float, smoothness: float = 2.0) -
     return 10.0 / p * math.log10(1.0 + x ** (2.0 * p)) if x > 1e-6 else 0.0
 
 
-def crest_factor_db(signal: ModulatedSignal) -> float:
-    """Peak-to-average power ratio of one period (the envelope peaks the mixer must handle)."""
-    p = np.abs(signal.iq) ** 2
-    return 10.0 * math.log10(float(p.max() / p.mean())) if p.mean() > 0 else 0.0
-
-
 def mixer_state(tones: Sequence[Tone], atten_db: float, preamp: bool, model: AnalyzerModel,
                 modulated: Sequence[ModulatedSignal] = ()) -> tuple[float, float, bool]:
     """(total RMS power at the mixer dBm, gain compression dB, input-overload flag). A modulated
@@ -213,7 +207,7 @@ def mixer_state(tones: Sequence[Tone], atten_db: float, preamp: bool, model: Ana
     freqs = [t.frequency_hz for t in tones] + [m.center_frequency_hz for m in modulated]
     gain = preamp_gain_db(max(freqs)) if preamp else 0.0
     mixer = 10.0 * math.log10(watts) - atten_db + gain
-    peak = mixer + max((crest_factor_db(m) for m in modulated), default=0.0)
+    peak = mixer + max((m.crest_factor_db for m in modulated), default=0.0)
     return mixer, compression_db(mixer, model.p1db_mixer_dbm), peak > model.p1db_mixer_dbm - 3.0
 
 
@@ -232,11 +226,18 @@ def input_flags(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerModel,
     return mixer, comp, overload, over
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
+def _signal_fft(signal: ModulatedSignal) -> np.ndarray:
+    """DFT of one period, shared by the trace and IQ synthesis of the same signal."""
+    return np.fft.fft(signal.iq)
+
+
+@lru_cache(maxsize=4)
 def _line_spectrum(signal: ModulatedSignal) -> tuple[np.ndarray, np.ndarray]:
     """(absolute frequencies ascending, power W) of the spectral lines of a periodic signal."""
     n = signal.iq.size
-    power = np.fft.fftshift(np.abs(np.fft.fft(signal.iq)) ** 2) / (n * n * 50.0)
+    spectrum = _signal_fft(signal)
+    power = np.fft.fftshift(spectrum.real**2 + spectrum.imag**2) / (n * n * 50.0)
     offsets = np.fft.fftshift(np.fft.fftfreq(n, 1.0 / signal.sample_rate_hz))
     freqs = signal.center_frequency_hz + offsets
     return freqs, power
@@ -509,7 +510,7 @@ def _resample_modulated(m: ModulatedSignal, center_hz: float, sample_rate_hz: fl
     transients). Lines are summed by an inverse FFT on the capture's own grid when the period
     holds a whole number of capture samples, else directly."""
     n = m.iq.size
-    spectrum = np.fft.fft(m.iq) / n
+    spectrum = _signal_fft(m) / n
     line_hz = np.fft.fftfreq(n, 1.0 / m.sample_rate_hz)
     offset_hz = line_hz + (m.center_frequency_hz - center_hz)
     keep = np.abs(offset_hz) <= min(if_bandwidth_hz, sample_rate_hz) / 2.0

@@ -157,7 +157,10 @@ class SignalAnalyzer(Instrument):
         reference_level_dbm: float = 10.0,
         attenuation_db: float = 10.0,
         vbw_hz: float | None = None,
-    ) -> None: ...
+        average_count: int = 1,
+    ) -> None:
+        """Swept spectrum in single-sweep mode; `average_count` > 1 averages that many sweeps
+        into the trace in the detector's domain (power for rms)."""
 
     @abstractmethod
     def single_sweep(self) -> None:
@@ -198,9 +201,12 @@ class SignalAnalyzer(Instrument):
         return False
 
     def capture_iq(
-        self, center_hz: float, sample_rate_hz: float, duration_s: float
+        self, center_hz: float, sample_rate_hz: float, duration_s: float,
+        reference_level_dbm: float | None = None,
     ) -> IQCapture:
-        """Phase-coherent IQ capture (shared 10 MHz reference); optional capability."""
+        """Phase-coherent IQ capture (shared 10 MHz reference); optional capability. With
+        `reference_level_dbm` the input range is set for the capture (attenuation coupled to
+        it); without, the front end stays as the last sweep left it."""
         raise NotImplementedError(f"{type(self).__name__} has no IQ capture")
 
 

@@ -158,8 +158,10 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         reference_level_dbm: float = 10.0,
         attenuation_db: float = 10.0,
         vbw_hz: float | None = None,
+        average_count: int = 1,
     ) -> None:
-        """Swept SA in single-sweep mode, binary little-endian (by default) trace format.
+        """Swept SA in single-sweep mode, binary little-endian (by default) trace format;
+        trace averaging (`:AVER:COUN`, `:AVER ON`) when `average_count` > 1.
 
         Reads the instrument's actual settings back (they become `Trace.settings`), then drains
         the error queue once.
@@ -179,6 +181,8 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
             f":SWE:POIN {int(points)}",
             f":DET:TRAC1 {det}",
             f":AVER:TYPE {average_type}",
+            f":AVER:COUN {max(int(average_count), 1)}",
+            f":AVER {'ON' if average_count > 1 else 'OFF'}",
             f":DISP:WIND:TRAC:Y:RLEV {num(reference_level_dbm)}",
             f":POW:ATT {num(attenuation_db)}",
             f":FORM REAL,{self.real_bits}",
@@ -379,17 +383,22 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
     def supports_iq_capture(self) -> bool:
         return True
 
-    def capture_iq(self, center_hz: float, sample_rate_hz: float, duration_s: float) -> IQCapture:
+    def capture_iq(self, center_hz: float, sample_rate_hz: float, duration_s: float,
+                   reference_level_dbm: float | None = None) -> IQCapture:
         """IQ Analyzer (Basic) Waveform capture, then back to SA mode.
 
         ``:READ:WAV0?`` initiates the capture and returns interleaved I,Q in peak volts; they
         are viewed as complex and scaled once by 1/√2 to rms volts (|iq|² = P·50 Ω). Centre
-        frequency and sample rate are the instrument's own (read back).
+        frequency and sample rate are the instrument's own (read back). The X-series shares one
+        front end (reference level, attenuation) between its modes.
         """
+        front_end = () if reference_level_dbm is None else (
+            f":DISP:WIND:TRAC:Y:RLEV {num(reference_level_dbm)}", ":POW:ATT:AUTO ON")
         self._configure(
             ":INST:SEL BASIC",
             ":CONF:WAV",
             ":INIT:CONT OFF",
+            *front_end,
             f":FREQ:CENT {num(center_hz)}",
             f":WAV:SRAT {num(sample_rate_hz)}",
             f":WAV:SWE:TIME {num(duration_s)}",

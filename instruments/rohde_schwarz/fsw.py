@@ -143,10 +143,12 @@ class RohdeSchwarzFSW(RohdeSchwarzCommon, SignalAnalyzer):
         reference_level_dbm: float = 10.0,
         attenuation_db: float = 10.0,
         vbw_hz: float | None = None,
+        average_count: int = 1,
     ) -> None:
-        """Spectrum channel, single sweep, one clear/write trace, power function off, REAL
-        trace format; the settings are read back (they become `Trace.settings`), then the error
-        queue is drained once."""
+        """Spectrum channel, single sweep, power function off, REAL trace format; one
+        clear/write trace, or with `average_count` > 1 that many sweeps (``SWE:COUN``) averaged
+        by trace mode AVERage; the settings are read back (they become `Trace.settings`), then
+        the error queue is drained once."""
         if detector not in _DETECTORS:
             raise ValueError(f"detector must be one of {sorted(_DETECTORS)}, not {detector!r}")
         vbw = "BAND:VID:AUTO ON" if vbw_hz is None else f"BAND:VID {num(vbw_hz)}"
@@ -160,8 +162,8 @@ class RohdeSchwarzFSW(RohdeSchwarzCommon, SignalAnalyzer):
             vbw,
             f"SWE:POIN {int(points)}",
             "SWE:TIME:AUTO ON",
-            "SWE:COUN 1",
-            "DISP:TRAC1:MODE WRIT",
+            f"SWE:COUN {max(int(average_count), 1)}",
+            f"DISP:TRAC1:MODE {'AVER' if average_count > 1 else 'WRIT'}",
             f"DET {_DETECTORS[detector]}",
             f"DISP:WIND:TRAC:Y:SCAL:RLEV {num(reference_level_dbm)}",
             f"INP:ATT {num(attenuation_db)}",
@@ -359,19 +361,27 @@ class RohdeSchwarzFSW(RohdeSchwarzCommon, SignalAnalyzer):
     def supports_iq_capture(self) -> bool:
         return True
 
-    def capture_iq(self, center_hz: float, sample_rate_hz: float, duration_s: float) -> IQCapture:
+    def capture_iq(self, center_hz: float, sample_rate_hz: float, duration_s: float,
+                   reference_level_dbm: float | None = None) -> IQCapture:
         """I/Q Analyzer channel capture (record length = duration × sample rate), then back to
-        the Spectrum channel. Each FSW channel has its own front end: the I/Q channel takes the
-        Spectrum channel's reference level (auto attenuation), as the X-series shares one
-        between its modes. Data as I,Q pairs (``IQP``) in volts into 50 Ω, viewed as complex
-        without a copy; centre frequency and sample rate are the instrument's own (read back)."""
+        the Spectrum channel. Each FSW channel has its own front end: with `reference_level_dbm`
+        the I/Q channel gets it with auto attenuation, else it takes the Spectrum channel's
+        reference level and attenuation, as the X-series shares one front end between its
+        modes. Data as I,Q pairs (``IQP``) in volts into 50 Ω, viewed as complex without a
+        copy; centre frequency and sample rate are the instrument's own (read back)."""
         _positive(center_hz=center_hz, sample_rate_hz=sample_rate_hz, duration_s=duration_s)
         samples = max(int(round(duration_s * sample_rate_hz)), 2)
-        self._select_channel("SAN")
-        reference_dbm = self.session.query_float("DISP:WIND:TRAC:Y:SCAL:RLEV?")
+        if reference_level_dbm is None:
+            self._select_channel("SAN")
+            front_end = (
+                f"DISP:WIND:TRAC:Y:SCAL:RLEV "
+                f"{num(self.session.query_float('DISP:WIND:TRAC:Y:SCAL:RLEV?'))}",
+                f"INP:ATT {num(self.session.query_float('INP:ATT?'))}")
+        else:
+            front_end = (f"DISP:WIND:TRAC:Y:SCAL:RLEV {num(reference_level_dbm)}",
+                         "INP:ATT:AUTO ON")
         self._select_channel("IQ")
-        self._configure("INIT:CONT OFF", f"FREQ:CENT {num(center_hz)}",
-                        f"DISP:WIND:TRAC:Y:SCAL:RLEV {num(reference_dbm)}", "INP:ATT:AUTO ON",
+        self._configure("INIT:CONT OFF", f"FREQ:CENT {num(center_hz)}", *front_end,
                         f"TRAC:IQ:SRAT {num(sample_rate_hz)}", f"TRAC:IQ:RLEN {samples}",
                         "TRAC:IQ:DATA:FORM IQP", f"FORM REAL,{self.real_bits}")
         try:

@@ -80,13 +80,22 @@ def _condition(result: MetricResult) -> str:
     return ", ".join(parts) or "whole step"
 
 
+#: units shown scaled in the console (the record keeps SI units): unit → (shown as, factor)
+DISPLAY_UNITS = {"Hz": ("MHz", 1e-6)}
+
+
+def _shown(unit: str) -> tuple[str, float]:
+    return DISPLAY_UNITS.get(unit, (unit, 1.0))
+
+
 def _limit_text(result: MetricResult) -> str:
     limit = result.limit
     if limit is None or (limit.min is None and limit.max is None):
         return "—"
+    k = _shown(result.unit)[1]
     if limit.min is not None and limit.max is not None:
-        return f"{limit.min:g} … {limit.max:g}"
-    return f"≥ {limit.min:g}" if limit.min is not None else f"≤ {limit.max:g}"
+        return f"{limit.min * k:g} … {limit.max * k:g}"
+    return f"≥ {limit.min * k:g}" if limit.min is not None else f"≤ {limit.max * k:g}"
 
 
 def metrics_tables(results: list[MetricResult]) -> list[Table]:
@@ -107,8 +116,12 @@ def metrics_tables(results: list[MetricResult]) -> list[Table]:
         for metric in dict.fromkeys(r.metric for r in rows):
             cells = {_condition(r): r for r in rows if r.metric == metric}
             first = next(iter(cells.values()))
-            table.add_row(metric, first.unit, _limit_text(first),
+            table.add_row(metric, _shown(first.unit)[0], _limit_text(first),
                           *(_cell(cells.get(c)) for c in conditions))
+        sources = {r.metric: r.limit.source for r in rows if r.limit is not None and r.limit.source}
+        if sources:
+            table.caption = "limit sources: " + "; ".join(f"{m}: {s}" for m, s in sources.items())
+            table.caption_justify = "left"
         tables.append(table)
     return tables
 
@@ -116,7 +129,7 @@ def metrics_tables(results: list[MetricResult]) -> list[Table]:
 def _cell(result: MetricResult | None) -> str:
     if result is None:
         return ""
-    text = _fmt(result.value)
+    text = _fmt(result.value * _shown(result.unit)[1])
     if result.limit is None:
         return text
     return f"[{VERDICT_STYLE[result.verdict]}]{text}[/]" + (
@@ -128,7 +141,8 @@ def metric_from_record(step: str, row: dict[str, Any]) -> MetricResult:
     lo, hi = row.get("min"), row.get("max")
     limit = None
     if lo is not None or hi is not None:
-        limit = Limit(min=lo, max=hi, marginal_db=row.get("marginal") or 0.0)
+        limit = Limit(min=lo, max=hi, marginal_db=row.get("marginal") or 0.0,
+                      source=row.get("limit_source") or "")
     value = row.get("value")
     return MetricResult(
         step=step, metric=row["metric"], unit=row.get("unit", ""),

@@ -195,9 +195,8 @@ class MetricResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for a record (verdict as its string, limit as a dict or None).
 
-        A limit with a source also gives a top-level ``limit_source``: the record's metrics
-        table keeps min/max/marginal of the nested limit in columns and other top-level keys
-        in its ``extra`` JSON, so the source reaches the record with the result.
+        A limit with a source also gives a top-level ``limit_source`` (the record's metrics
+        table has a column for it).
         """
         data: dict[str, Any] = {
             "step": self.step,

@@ -26,7 +26,7 @@ def _cases() -> dict[str, tuple[object, object]]:
     noise = (rng.standard_normal(slot.iq.size) + 1j * rng.standard_normal(slot.iq.size)) * 0.01
     rx = slot.iq * np.exp(0.3j) + noise
     # 100 MHz ACLR2 reaches ±(2·BW + BW_Config/2): 5× oversampling, 614.4 MS/s (§3.3 step 1)
-    wide = generate_nr(100, 30, "NR-FR1-TM1.1", n_slots=2, seed=2, fft_size=20480)
+    wide = generate_nr(100, 30, "NR-FR1-TM1.1", n_slots=2, seed=2, oversampling=5)
     params = bs_nr_aclr(100, 30)
     return {
         "evm": (lambda: measure_evm(rx, slot.sample_rate_hz, slot),

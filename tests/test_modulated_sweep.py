@@ -7,7 +7,6 @@ from the PA model (`simulated_bench.state.dut`) and from the physics of odd-orde
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -178,8 +177,8 @@ def test_record_holds_arrays_traces_and_limit_sources(
         assert trace.attrs["detector"] == "rms" and trace.attrs["output_power_dbm"] > 22
         assert trace["x"][0] < F_HZ - 2.5 * 20e6 and trace["x"][-1] > F_HZ + 2.5 * 20e6
         rows = {r["metric"].decode(): r for r in g["metrics"][()]}
-        extra = json.loads(rows["evm_pct_at_rated_pout"]["extra"])
-        assert extra["limit_source"] == "3GPP TS 38.104 Table 6.5.2.2-1 (256QAM)"
+        source = rows["evm_pct_at_rated_pout"]["limit_source"].decode()
+        assert source == "3GPP TS 38.104 Table 6.5.2.2-1 (256QAM)"
         assert rows["evm_pct_at_rated_pout"]["max"] == 3.5
         events = [e.decode() for e in f["events"]["message"]]
         assert any("ARB bb_aclr_evm" in e and "PAPR" in e for e in events)

@@ -24,8 +24,12 @@ from benchbot.plan import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "test_plans" / "pa_modulated_sweep.yaml"
-TEXT = DEMO.read_text(encoding="utf-8")
+DEMO = ROOT / "test_plans" / "n78_pa_characterisation.yaml"
+FULL_TEXT = DEMO.read_text(encoding="utf-8")
+# the demo without its CW compression step: the modulated, harmonics and two-tone steps are
+# steps[0..2] here, and only their fields are in play
+TEXT = (FULL_TEXT[:FULL_TEXT.index("  - name: compression")]
+        + FULL_TEXT[FULL_TEXT.index("  - name: aclr_evm"):])
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -36,7 +40,7 @@ def _line_of(text: str, needle: str) -> int:
 
 def test_demo_plan_loads_every_step_kind() -> None:
     plan = load_plan(DEMO)
-    mod, harm, imd = plan.steps
+    _, mod, harm, imd = plan.steps
     assert isinstance(mod, ModulatedPowerSweepStep) and isinstance(harm, HarmonicsStep)
     assert isinstance(imd, TwoToneStep)
     assert mod.waveform.test_model_name == "NR-FR1-TM3.1a"
@@ -45,7 +49,7 @@ def test_demo_plan_loads_every_step_kind() -> None:
     assert mod.aclr.requirement == "bs" and mod.aclr.uses_analyzer and not mod.aclr.uses_iq
     assert mod.limits["aclr1_db_at_rated_pout"].source.startswith("3GPP TS 38.104 Table 6.6.3")
     assert mod.required_roles() == ("signal_generator", "signal_analyzer")
-    assert mod.total_points() == 3 * 25
+    assert mod.total_points() == 3 * 21
     assert harm.orders() == [2, 3]
     assert harm.path_loss_frequencies("signal_analyzer") == pytest.approx(
         [n * f for f in (3.35e9, 3.55e9, 3.75e9) for n in (1, 2, 3)])
@@ -58,7 +62,7 @@ def test_demo_plan_loads_every_step_kind() -> None:
 
 
 def test_limit_source_is_kept_and_described() -> None:
-    limit = load_plan(DEMO).steps[0].limits["evm_pct_at_rated_pout"]
+    limit = load_plan(DEMO).step("aclr_evm").limits["evm_pct_at_rated_pout"]
     assert limit.source == "3GPP TS 38.104 Table 6.5.2.2-1 (256QAM)"
     assert limit.describe("%") == "x <= 3.5 % [3GPP TS 38.104 Table 6.5.2.2-1 (256QAM)]"
 
@@ -127,7 +131,7 @@ BAD = [
     ("too many small-signal points", "    rated_output_power_dbm: 20.0",
      "    rated_output_power_dbm: 20.0\n    small_signal_points: 30",
      "steps[0].small_signal_points", "small_signal_points: 30",
-     "30 is more than the 25 sweep level(s)"),
+     "30 is more than the 21 sweep level(s)"),
     ("IQ oversampling 0", "    measure_evm: true", "    measure_evm: true\n    iq_oversampling: 0",
      "steps[0].iq_oversampling", "iq_oversampling: 0", "greater than or equal to 1"),
     ("bad output instrument", "output_power_from: signal_analyzer",
@@ -208,7 +212,7 @@ def test_power_meter_output_needs_its_role() -> None:
 
 
 def test_two_tone_levels_are_per_tone_and_the_schema_knows_every_step() -> None:
-    imd = load_plan(DEMO).steps[2]
+    imd = load_plan(DEMO).step("imd")
     assert np.allclose(imd.levels_dbm()[[0, -1]], [-24.0, 0.0])
     schema = plan_json_schema()
     for kind, model in STEP_TYPES.items():

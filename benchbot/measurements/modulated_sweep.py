@@ -68,7 +68,12 @@ OBW_SPAN_FACTOR = 2.0
 OBW_PERCENT = 99.0  # TS 38.104 §6.6.2
 #: spectrum kept at the rated point: ±(outermost offset + MBW/2) x this, RBW = channel BW / 250
 SPECTRUM_SPAN_MARGIN = 1.1
-SPECTRUM_POINTS = 1001
+#: stored spectrum: RBW no wider than the narrowest SEM measurement bandwidth (100 kHz,
+#: 38.104 Table 6.6.4.2.1-2) and display points closer than the RBW, so the trace can be
+#: integrated over any MBW (integration-bandwidth method)
+SPECTRUM_RBW_HZ = 100e3
+SPECTRUM_POINTS = 10001
+SPECTRUM_AVERAGES = 20  # RMS trace averaging: ±0.2 dB on a noise-like signal
 AXES_ACLR = (*DIMS, "aclr_offset_hz")
 AXES_SYMBOL = (*DIMS, "evm_symbol")
 AXES_SUBCARRIER = (*DIMS, "evm_subcarrier")
@@ -344,8 +349,8 @@ def _store_spectrum(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
     span_hz = SPECTRUM_SPAN_MARGIN * 2 * (max(s.params.offsets_hz) + s.params.adjacent_mbw_hz / 2)
     analyzer = bench.analyzer
     analyzer.configure_sweep(
-        center_hz=frequency_hz, span_hz=span_hz, rbw_hz=s.channel_bw_hz / 250,
-        points=SPECTRUM_POINTS, detector="rms",
+        center_hz=frequency_hz, span_hz=span_hz, rbw_hz=min(SPECTRUM_RBW_HZ, s.channel_bw_hz / 50),
+        points=SPECTRUM_POINTS, detector="rms", average_count=SPECTRUM_AVERAGES,
         reference_level_dbm=math.ceil(analyzer_in_dbm + s.crest_db + REFERENCE_HEADROOM_DB))
     analyzer.single_sweep()
     trace = analyzer.fetch_trace()

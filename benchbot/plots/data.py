@@ -75,18 +75,14 @@ class MetricRow:
     maximum: float | None
     condition: dict[str, Any]
     extra: dict[str, Any]
+    limit_source: str = ""  # where the limit comes from (standard clause, datasheet)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> MetricRow:
         """From a reader row (NaN numbers already None)."""
         return cls(str(row.get("metric", "")), str(row.get("unit", "")), _num(row.get("value")),
                    _num(row.get("min")), _num(row.get("max")), _json(row.get("condition")),
-                   _json(row.get("extra")))
-
-    @property
-    def limit_source(self) -> str:
-        """Where the limit comes from (``limit_source`` in extra, see limits.MetricResult)."""
-        return str(self.extra.get("limit_source") or self.extra.get("source") or "")
+                   _json(row.get("extra")), str(row.get("limit_source") or ""))
 
     @property
     def frequency_hz(self) -> float | None:

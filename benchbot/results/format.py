@@ -43,8 +43,8 @@ _STR = h5py.string_dtype("utf-8")
 # (field, numpy dtype) of the compound tables. "s" = variable-length UTF-8 string.
 METRIC_FIELDS: tuple[tuple[str, str], ...] = (
     ("metric", "s"), ("unit", "s"), ("value", "f8"), ("condition", "s"), ("min", "f8"),
-    ("max", "f8"), ("marginal", "f8"), ("verdict", "s"), ("margin", "f8"), ("method", "s"),
-    ("note", "s"), ("extra", "s"),
+    ("max", "f8"), ("marginal", "f8"), ("limit_source", "s"), ("verdict", "s"), ("margin", "f8"),
+    ("method", "s"), ("note", "s"), ("extra", "s"),
 )
 EVENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("time_utc", "s"), ("time", "f8"), ("level", "s"), ("step", "s"), ("message", "s"),

@@ -87,6 +87,60 @@ class ObwResult:
     settings: dict[str, float | str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HarmonicsResult:
+    """The analyzer's harmonic-distortion result: the fundamental and H2..Hn relative to it."""
+
+    fundamental_hz: float
+    fundamental_dbm: float
+    harmonics_dbc: tuple[float, ...]  # H2, H3, ... (dBc, negative for a clean signal)
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToiResult:
+    """The analyzer's third-order-intercept result for two tones around the centre."""
+
+    lower_tone_dbm: float
+    upper_tone_dbm: float
+    lower_im3_dbm: float  # at 2·f_lower - f_upper
+    upper_im3_dbm: float  # at 2·f_upper - f_lower
+    lower_toi_dbm: float  # intercept from the lower side: P_tone + (P_tone - P_IM3)/2
+    upper_toi_dbm: float
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SemSegment:
+    """One spectrum-emission-mask row, applied on both sides of the channel: the measurement
+    filter's centre runs from `start_offset_hz` to `stop_offset_hz` away from the channel edge,
+    the limit (dBm in `measurement_bandwidth_hz`) goes linearly from `start_limit_dbm` to
+    `stop_limit_dbm` (38.104 §6.6.4 / 38.101-1 §6.5.2.2 tables)."""
+
+    start_offset_hz: float
+    stop_offset_hz: float
+    start_limit_dbm: float
+    stop_limit_dbm: float
+    measurement_bandwidth_hz: float
+
+
+@dataclass(frozen=True)
+class SemResult:
+    """The analyzer's spectrum-emission-mask result: per segment (in the order given) and side,
+    the worst margin (dB, positive = below the limit) and its absolute frequency."""
+
+    carrier_power_dbm: float
+    lower_margin_db: tuple[float, ...]
+    upper_margin_db: tuple[float, ...]
+    lower_frequency_hz: tuple[float, ...]
+    upper_frequency_hz: tuple[float, ...]
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def worst_margin_db(self) -> float:
+        return min(min(self.lower_margin_db), min(self.upper_margin_db))
+
+
 class Instrument(ABC):
     """Base of every driver: owns one SCPI session; knows its identity."""
 
@@ -196,6 +250,28 @@ class SignalAnalyzer(Instrument):
         power_percent: float = 99.0, average_count: int = 1,
     ) -> ObwResult:
         """Occupied bandwidth by the analyzer's own OBW measurement."""
+
+    @abstractmethod
+    def measure_harmonics(
+        self, fundamental_hz: float, harmonics: int, reference_level_dbm: float,
+    ) -> HarmonicsResult:
+        """H2..H`harmonics` by the analyzer's own harmonic-distortion measurement (each
+        harmonic measured in its own zero-span or narrow sweep, RMS power)."""
+
+    @abstractmethod
+    def measure_toi(
+        self, center_hz: float, tone_spacing_hz: float, reference_level_dbm: float,
+    ) -> ToiResult:
+        """Two equal tones at center ± spacing/2 and their IM3 products by the analyzer's own
+        TOI measurement."""
+
+    @abstractmethod
+    def measure_sem(
+        self, center_hz: float, channel_bandwidth_hz: float,
+        segments: tuple[SemSegment, ...], reference_level_dbm: float,
+    ) -> SemResult:
+        """Spectrum emission mask by the analyzer's own SEM measurement (absolute limits,
+        integration over each measurement bandwidth, RMS detector)."""
 
     def supports_iq_capture(self) -> bool:
         return False

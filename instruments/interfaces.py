@@ -251,27 +251,29 @@ class SignalAnalyzer(Instrument):
     ) -> ObwResult:
         """Occupied bandwidth by the analyzer's own OBW measurement."""
 
-    @abstractmethod
     def measure_harmonics(
         self, fundamental_hz: float, harmonics: int, reference_level_dbm: float,
     ) -> HarmonicsResult:
         """H2..H`harmonics` by the analyzer's own harmonic-distortion measurement (each
-        harmonic measured in its own zero-span or narrow sweep, RMS power)."""
+        harmonic measured in its own zero-span or narrow sweep, RMS power). Optional: an
+        analyzer without it raises NotImplementedError (measurements then use swept traces)."""
+        raise NotImplementedError(f"{type(self).__name__} has no harmonics measurement")
 
-    @abstractmethod
     def measure_toi(
         self, center_hz: float, tone_spacing_hz: float, reference_level_dbm: float,
     ) -> ToiResult:
         """Two equal tones at center ± spacing/2 and their IM3 products by the analyzer's own
-        TOI measurement."""
+        TOI measurement. Optional, as `measure_harmonics`."""
+        raise NotImplementedError(f"{type(self).__name__} has no TOI measurement")
 
-    @abstractmethod
     def measure_sem(
         self, center_hz: float, channel_bandwidth_hz: float,
         segments: tuple[SemSegment, ...], reference_level_dbm: float,
     ) -> SemResult:
         """Spectrum emission mask by the analyzer's own SEM measurement (absolute limits,
-        integration over each measurement bandwidth, RMS detector)."""
+        integration over each measurement bandwidth, RMS detector). Optional, as
+        `measure_harmonics`."""
+        raise NotImplementedError(f"{type(self).__name__} has no SEM measurement")
 
     def supports_iq_capture(self) -> bool:
         return False

@@ -120,6 +120,9 @@ MODULATED_SWEEP_METRICS: dict[str, MetricSpec] = {
         "dBm", True, "highest RMS Pout with worst ACLR1 >= aclr_threshold_db (interpolated)"),
     "pout_at_evm_limit_dbm": MetricSpec(
         "dBm", True, "highest RMS Pout with EVM <= evm_threshold_pct (interpolated)"),
+    "sem_margin_db_at_rated_pout": MetricSpec(
+        "dB", True, "worst margin to the spectrum emission mask (positive passes) at the level "
+        "nearest the rated Pout (needs sem)"),
 }
 
 #: The metrics a harmonics step can put limits on: H_n = P(n*f) - P(f), worst over the levels.
@@ -491,6 +494,17 @@ class AclrSettings(_Model):
         return self.method in ("iq", "both")
 
 
+class SemSettings(_Model):
+    """Spectrum emission mask check at the rated point (the NR masks of benchbot.analysis.sem)."""
+
+    mask: Literal["bs_cat_a", "bs_cat_b", "ue"] = Field(
+        default="bs_cat_a", description="bs_cat_a/bs_cat_b: TS 38.104 §6.6.4 operating band "
+        "unwanted emissions, wide area, bands > 1 GHz; ue: TS 38.101-1 Table 6.5.2.2-1")
+    method: Literal["trace", "analyzer"] = Field(
+        default="trace", description="trace: integrate the stored 100 kHz-RBW spectrum over "
+        "each measurement bandwidth; analyzer: the analyzer's own SEM measurement")
+
+
 class ModulatedPowerSweepStep(_Step):
     """ACLR, EVM, OBW and PAE against RMS output power with an NR FR1 test-model waveform."""
 
@@ -501,6 +515,8 @@ class ModulatedPowerSweepStep(_Step):
     aclr: AclrSettings = Field(default_factory=AclrSettings)
     measure_evm: bool = Field(default=True, description="EVM from an IQ capture of one period")
     measure_obw: bool = Field(default=True, description="99 % occupied bandwidth (analyzer)")
+    sem: SemSettings | None = Field(default=None, description="spectrum emission mask check at "
+                                    "the rated point (none: not measured)")
     output_power_from: Literal["signal_analyzer", "power_meter"] = Field(
         default="signal_analyzer", description="signal_analyzer: channel power over the "
         "channel bandwidth; power_meter: thermal total power")
@@ -542,6 +558,8 @@ class ModulatedPowerSweepStep(_Step):
                                        "needs aclr_threshold_db"),
             "pout_at_evm_limit_dbm": (self.evm_threshold_pct is not None and self.measure_evm,
                                       "needs evm_threshold_pct and measure_evm: true"),
+            "sem_margin_db_at_rated_pout": (rated[0] and self.sem is not None,
+                                            "needs rated_output_power_dbm and sem"),
         })
         problems += self._iq_aclr_problems()
         raise_problems("ModulatedPowerSweepStep", problems)

@@ -240,3 +240,25 @@ def test_rated_point_outside_the_sweep_fails_with_a_note() -> None:
     assert math.isnan(results["pout_at_aclr_limit_dbm"].value)
     assert "beyond the sweep" in results["pout_at_aclr_limit_dbm"].note
     assert math.isnan(results["pout_at_evm_limit_dbm"].value)
+
+
+def test_sem_margin_is_the_mask_check_of_the_stored_spectrum(
+        modulated_run: tuple[Any, Any, Path]) -> None:
+    """The SEM metric recomputed from the record alone (trace + the analyzer path-loss table):
+    an independent reader gets the same margin; at 24 dBm the 20 MHz carrier passes the
+    category A mask, and the worst point is outside the channel, within the mask's reach
+    (Δf_OBUE = 40 MHz past the channel edge)."""
+    from benchbot.analysis.sem import bs_obue_mask, evaluate_sem
+    outcome, _, path = modulated_run
+    sem = metric(outcome, "sem_margin_db_at_rated_pout")
+    assert sem.verdict is Verdict.PASS and 0.0 < sem.value < 60.0
+    with h5py.File(path, "r") as f:
+        g = f["steps/000_aclr_evm"]
+        trace = g["traces/spectrum_rated_3550MHz"]
+        loss = f["calibration/path_loss/signal_analyzer"]
+        x = trace["x"][()]
+        y = trace["y"][()] + np.interp(x, loss["frequency"][()], loss["loss_db"][()])
+        result = evaluate_sem(x, y, float(trace.attrs["rbw_hz"]), F_HZ, 20e6, bs_obue_mask("A"))
+        assert g["sem_margin_db"][0] == pytest.approx(sem.value)
+        assert 10e6 < abs(g["sem_worst_frequency_hz"][0] - F_HZ) < 10e6 + 40e6
+    assert result.worst_margin_db == pytest.approx(sem.value, abs=0.05)

@@ -34,6 +34,7 @@ from benchbot.analysis.nr_bands import AclrParams, bs_nr_aclr, ue_nr_aclr
 from benchbot.analysis.spectrum import aclr_from_psd, psd_welch
 from benchbot.analysis.sweep_points import highest_x_meeting, mean_of_lowest, value_at
 from benchbot.limits import MetricResult
+from benchbot.measurements import emission_mask
 from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import (
     DIMS,
@@ -55,7 +56,7 @@ from benchbot.plan import (
     NrWaveformSpec,
 )
 from benchbot.waveforms.nr import NRWaveform, generate_nr
-from instruments.interfaces import AclrOffset, PowerMeter, SignalAnalyzer
+from instruments.interfaces import AclrOffset, PowerMeter, SignalAnalyzer, Trace
 
 #: resolution of the PSD the IQ ACLR integrates (Welch, Hann window), at least
 IQ_PSD_RBW_HZ = 100e3
@@ -168,6 +169,7 @@ def declare(step: ModulatedPowerSweepStep, bench: BenchView) -> tuple[dict, dict
         datasets["evm_per_subcarrier_pct"] = (AXES_SUBCARRIER, "%", "RMS EVM per subcarrier")
     if step.measure_obw:
         datasets["obw_hz"] = (DIMS, "Hz", f"{OBW_PERCENT:g} % occupied bandwidth (analyzer)")
+    datasets.update(emission_mask.datasets(step))
     datasets.update(supply_datasets(bench.supply_names))
     datasets["pae_pct"] = (DIMS, "%", "PAE = (Pout - Pin) / P_DC")
     return axes, datasets
@@ -228,7 +230,8 @@ def _sweep_frequency(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
 
     return sweep_levels(
         gen, generator_dbm, input_dbm, step.settle_s, ctx, fi, measure,
-        at_top=lambda row: _store_spectrum(step, s, bench, ctx, frequency_hz, generator_dbm, row),
+        at_top=lambda row: _at_rated_point(step, s, bench, ctx, fi, frequency_hz, generator_dbm,
+                                           row),
     )
 
 
@@ -338,30 +341,53 @@ def rated_index(step: ModulatedPowerSweepStep, pout_dbm: np.ndarray) -> int:
     return int(np.nanargmin(np.abs(pout_dbm - step.rated_output_power_dbm)))
 
 
-def _store_spectrum(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
-                    ctx: StepContext, frequency_hz: float, generator_dbm: np.ndarray,
+def _at_rated_point(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
+                    ctx: StepContext, fi: int, frequency_hz: float, generator_dbm: np.ndarray,
                     row: dict[str, np.ndarray]) -> None:
-    """Sweep the carrier and its adjacent channels once more at the rated point, RMS detector."""
+    """Back at the level nearest the rated Pout: the stored spectrum (carrier and adjacent
+    channels, RMS detector, averaged) and, with `sem`, the emission-mask margin, put in `row`."""
     k = rated_index(step, row["output_power_dbm"])
     bench.generator.set_power_dbm(float(generator_dbm[k]))
+    loss = bench.loss(ROLE_ANALYZER)
+    reference_dbm = math.ceil(float(row["output_power_dbm"][k]) - loss.loss_db_at(frequency_hz)
+                              + s.crest_db + REFERENCE_HEADROOM_DB)
+    trace = _store_spectrum(step, s, bench, ctx, frequency_hz, float(generator_dbm[k]),
+                            float(row["output_power_dbm"][k]), reference_dbm)
+    if step.sem is None:
+        return
+    if step.sem.method == "trace":
+        margin, where, note = emission_mask.from_trace(step, trace, loss, frequency_hz)
+    else:
+        margin, where, note = emission_mask.from_analyzer(step, bench.analyzer, loss,
+                                                          frequency_hz, reference_dbm)
+    ctx.write("sem_margin_db", (fi,), margin)
+    ctx.write("sem_worst_frequency_hz", (fi,), where)
+    row["sem_margin_db"] = np.array([margin])
+    ctx.log("info", f"SEM at {frequency_hz / 1e6:g} MHz: worst margin {margin:.2f} dB at "
+                    f"{where / 1e6:.3f} MHz; {note}")
+
+
+def _store_spectrum(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
+                    ctx: StepContext, frequency_hz: float, generator_dbm: float,
+                    output_dbm: float, reference_dbm: float) -> Trace:
+    """Sweep the carrier and its adjacent channels (RMS detector, averaged) and keep it."""
     loss_db = float(bench.loss(ROLE_ANALYZER).loss_db_at(frequency_hz))
-    analyzer_in_dbm = float(row["output_power_dbm"][k]) - loss_db
     span_hz = SPECTRUM_SPAN_MARGIN * 2 * (max(s.params.offsets_hz) + s.params.adjacent_mbw_hz / 2)
     analyzer = bench.analyzer
     analyzer.configure_sweep(
         center_hz=frequency_hz, span_hz=span_hz, rbw_hz=min(SPECTRUM_RBW_HZ, s.channel_bw_hz / 50),
         points=SPECTRUM_POINTS, detector="rms", average_count=SPECTRUM_AVERAGES,
-        reference_level_dbm=math.ceil(analyzer_in_dbm + s.crest_db + REFERENCE_HEADROOM_DB))
+        reference_level_dbm=reference_dbm)
     analyzer.single_sweep()
     trace = analyzer.fetch_trace()
     attrs = dict(trace.settings)
-    attrs.update(carrier_frequency_hz=frequency_hz, generator_power_dbm=float(generator_dbm[k]),
-                 output_power_dbm=float(row["output_power_dbm"][k]),
-                 drive_level_dbm=float(step.levels_dbm()[k]), output_path_loss_db=loss_db,
+    attrs.update(carrier_frequency_hz=frequency_hz, generator_power_dbm=generator_dbm,
+                 output_power_dbm=output_dbm, output_path_loss_db=loss_db,
                  aclr_parameter_set=s.params.name,
                  reference_plane="analyzer input (add output_path_loss_db for the DUT output)")
     name = f"spectrum_rated_{frequency_hz / 1e6:.0f}MHz"
     ctx.add_trace(name, trace.frequency_hz, trace.power_dbm, "Hz", "dBm", attrs)
+    return trace
 
 
 # -- analysis of one frequency row ------------------------------------------------------
@@ -411,6 +437,11 @@ def evaluate_row(step: ModulatedPowerSweepStep, s: _Setup, frequency_hz: float,
     if step.evm_threshold_pct is not None and step.measure_evm:
         r = highest_x_meeting(pout, row["evm_pct"], step.evm_threshold_pct, "at_most", "EVM %")
         out.append(judge(step, "pout_at_evm_limit_dbm", r.value, r.note, condition))
+    if step.sem is not None and "sem_margin_db" in row:
+        k = rated_index(step, pout)
+        out.append(judge(step, "sem_margin_db_at_rated_pout", float(row["sem_margin_db"][0]),
+                         f"{emission_mask.mask_for(step).name}, {step.sem.method} method, at "
+                         f"Pout {pout[k]:.2f} dBm (the level nearest {rated:g} dBm)", condition))
     return out
 
 

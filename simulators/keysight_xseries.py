@@ -20,6 +20,23 @@ method (`simulators.analyzer_measurements`) and answer: CHP -> channel power dBm
 ACP -> 4 reference values then lower rel dB, lower abs dBm, upper rel dB, upper abs dBm per
 offset A..F (28 values, 9.91E+37 where an offset is off); OBW -> occupied BW Hz, total power dBm,
 transmit frequency error Hz, x dB bandwidth Hz.
+
+Harmonics, TOI and SEM (same reference, "Harmonics", "TOI" and "SEM" measurement chapters; PSA
+E4440A one-button measurement reference for the harmonics and TOI result tables the X-series
+kept): `:CONFigure:HARMonics|TOI|SEMask[:NDEFault]`, `:INITiate:<meas>`.
+HARM measures the fundamental and each harmonic n*f0 (n = 2..`:HARM:NUMB`) in zero span with
+RMS averaging, RBW of harmonic n = n x the fundamental's RBW (next available), and answers
+`:FETCh:HARMonics:AMPLitude:ALL?` (10 values: fundamental dBm, H2..H10 dBc, 0 for harmonics not
+measured), `...:AMPLitude<n>?`, `...:FREQuency:ALL|<n>?`, `...:FUNDamental?`, `...[:DISTortion]?`
+(THD %). TOI sweeps span/RBW with the peak detector, takes the two largest signals as the base
+tones and answers `FETCh:TOI?` (6 values: worst intercept dBm, its IM Hz, lower intercept, lower
+IM Hz, upper intercept, upper IM Hz), `FETCh:TOI2?` (13 values) and `FETCh:TOI:IP3?`. SEM sweeps
+the reference channel and each enabled offset pair A..F (lists of 12 values; SA mode measures
+A..F) with its own RBW, integrates Meas BW = IMULti x RBW sliding across the offset and answers
+`FETCh:SEMask?` n=1: 10 reference values, 10 per offset A..F (lower rel/abs integrated power,
+rel/abs peak power, peak offset frequency, then the same upper), 12 minimum margins (lower A,
+upper A, ... upper F): 82 values. The analyzer's own harmonic and intermodulation distortion
+is not modelled: HARM and TOI read what the input carries (plus the analyzer's noise).
 """
 
 from __future__ import annotations
@@ -31,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -63,13 +80,30 @@ _TRACE_RE = re.compile(r"^TRAC(?:E)?([1-6])$")
 #: SA-mode measurements as `:CONFigure?` names them: Swept SA, Channel Power, ACP, Occupied BW.
 #: The manual says `:CONF?` returns the long form (e.g. CHPower); public scripts compare the
 #: reply with the short form ("OBW") [verify].
-MEASUREMENTS = {"SAN": "SANalyzer", "CHP": "CHPower", "ACP": "ACPower", "OBW": "OBWidth"}
+MEASUREMENTS = {"SAN": "SANalyzer", "CHP": "CHPower", "ACP": "ACPower", "OBW": "OBWidth",
+                "SEM": "SEMask", "TOI": "TOI", "HARM": "HARMonics"}
 N_OFFSETS = 6  # ACP offsets A..F ("Max Num of Offsets" preset 6)
 ACP_RESULTS = 4 + 4 * N_OFFSETS  # FETCh:ACPower? n=1 with 6 offsets: 28 values
 #: Auto sweep time of CHP/ACP/OBW: besides the swept k-rule, every display point averages at
 #: least this many independent RBW-bandwidth samples with the RMS detector, so the integrated
 #: power of a noise-like signal repeats to ~0.1 dB (a "best accuracy" sweep rule) [verify].
 ACCURACY_SAMPLES = 20.0
+#: Harmonics: "Harmonics" 2..10, preset 10 (PSA reference, kept by the X-series [verify])
+MAX_HARMONICS = 10
+HARM_RESULTS = 10  # AMPLitude:ALL? / FREQuency:ALL?: the first ten harmonics
+#: preset RBW of the fundamental's zero-span measurement [verify]
+HARM_PRESET_RBW_HZ = 30e3
+#: ST/Harmonic auto: 200/RBW, at least 10 ms (PSA reference "ST/Harmonic") [verify for X-series]
+HARM_MIN_SWEEP_TIME_S = 10e-3
+TOI_RESULTS, TOI2_RESULTS = 6, 13
+#: SEM offsets: lists of 12 values (A..L), SA mode measures A..F and FETCh:SEM? n=1 reports
+#: A..F (reference: "query returns 12 values for other Modes"; "n = 1 returns results of 6
+#: offsets")
+SEM_LIST_SIZE, SEM_OFFSETS = 12, 6
+SEM_REFERENCE_VALUES, SEM_VALUES_PER_OFFSET = 10, 10
+SEM_RESULTS = SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * SEM_OFFSETS + 2 * SEM_OFFSETS
+#: Offset Freq Define ([:SENSe]:SEMask:OFFSet<n>:TYPE) [verify preset]
+SEM_OFFSET_TYPES = ["CTOCenter", "CTOEdge", "ETOCenter", "ETOEdge"]
 
 
 @dataclass
@@ -102,6 +136,9 @@ class _IqAcquisition:
 class _PowerMeasSetup:
     """The "Meas Local" settings each built-in power measurement keeps for itself (presets:
     span 3 MHz, 1001 points, averaging on with 10 averages [verify])."""
+
+    DETECTOR: ClassVar[sp.Detector] = "AVER"  # RMS: the average detector, power averaging
+    AVERAGE_TYPE: ClassVar[sp.AverageType] = "RMS"
 
     span_hz: float = 3e6
     rbw_hz: float = 30e3
@@ -183,19 +220,169 @@ class _ObwSetup(_PowerMeasSetup):
     xdb_db: float = -26.0
 
 
+@dataclass
+class _ToiSetup(_PowerMeasSetup):
+    """TOI: one swept trace over both tones and their IM3 products, peak detector (a tone's
+    level is its highest point wherever it falls between display points) [verify detector]."""
+
+    DETECTOR: ClassVar[sp.Detector] = "POS"
+    AVERAGE_TYPE: ClassVar[sp.AverageType] = "LOG"
+
+    def sweep_time(self, analysis_bw_hz: float) -> float:
+        """Auto: the swept k-rule of a peak-detector sweep (VBW = RBW)."""
+        if not self.swt_auto:
+            return self.swt_s
+        rbw = self.rbw()
+        return sp.sweep_time(self.span(), rbw, rbw, "POS", self.points, analysis_bw_hz)[0]
+
+
+def _rbw_at_least(rbw_hz: float, max_rbw_hz: float) -> float:
+    """The smallest available RBW >= `rbw_hz` (the widest if none is)."""
+    values = sp.rbw_values()
+    wide = values[(values >= rbw_hz * (1 - 1e-9)) & (values <= max_rbw_hz * (1 + 1e-9))]
+    return float(wide[0]) if wide.size else float(values[values <= max_rbw_hz * 1.000001][-1])
+
+
+@dataclass
+class _HarmSetup(_PowerMeasSetup):
+    """Harmonics: number of harmonics (2..10, the fundamental counts as the first), the
+    fundamental (auto: the centre frequency [verify: the instrument searches for it]), the
+    fundamental's RBW; "ST/Harmonic" is the zero-span sweep time of each harmonic."""
+
+    number: int = MAX_HARMONICS
+    fundamental_hz: float = 1e9
+    fundamental_auto: bool = True
+
+    def auto_rbw(self) -> float:
+        return HARM_PRESET_RBW_HZ
+
+    def rbw_for(self, order: int, max_rbw_hz: float) -> float:
+        """RBW of harmonic `order`: order x the fundamental's, next available (PSA reference
+        "Harmonic Distortion") [verify for the X-series]."""
+        return _rbw_at_least(order * self.rbw(), max_rbw_hz)
+
+    def sweep_time(self, analysis_bw_hz: float) -> float:
+        """ST/Harmonic auto: 200/RBW, at least 10 ms [verify]."""
+        if not self.swt_auto:
+            return self.swt_s
+        return max(200.0 / self.rbw(), HARM_MIN_SWEEP_TIME_S)
+
+
+def _sem_list(*values: float) -> list[float]:
+    return list(values) + [values[-1]] * (SEM_LIST_SIZE - len(values))
+
+
+@dataclass
+class _SemSetup(_PowerMeasSetup):
+    """SEM: the reference channel (Integ BW, Ref Chan Span = the measurement's span, its own
+    RBW and sweep time) and offsets A..L as 12-value lists. Presets follow the 3GPP W-CDMA BS
+    mask the SA-mode SEM starts with (Integ BW 3.84 MHz, span 5 MHz; offsets A..E on) [verify
+    every preset value]. Offsets are filter-centre positions from the carrier centre
+    (CTOCenter) unless `offset_type` says otherwise."""
+
+    span_hz: float = 5e6
+    integ_bw_hz: float = 3.84e6
+    start_hz: list[float] = field(default_factory=lambda: _sem_list(
+        2.515e6, 2.715e6, 3.515e6, 4.0e6, 8.0e6, 12.5e6))
+    stop_hz: list[float] = field(default_factory=lambda: _sem_list(
+        2.715e6, 3.515e6, 4.0e6, 8.0e6, 12.5e6, 15.0e6))
+    offset_rbw_hz: list[float] = field(default_factory=lambda: _sem_list(
+        30e3, 30e3, 30e3, 1e6, 1e6, 1e6))
+    imulti: list[float] = field(default_factory=lambda: _sem_list(1))
+    start_abs_dbm: list[float] = field(default_factory=lambda: _sem_list(
+        -14.0, -14.0, -26.0, -13.0, -13.0, -13.0))
+    stop_abs_dbm: list[float] = field(default_factory=lambda: _sem_list(
+        -14.0, -26.0, -26.0, -13.0, -13.0, -13.0))
+    stop_abs_couple: list[bool] = field(default_factory=lambda: [False] * SEM_LIST_SIZE)
+    start_rel_db: list[float] = field(default_factory=lambda: _sem_list(-30.0))
+    stop_rel_db: list[float] = field(default_factory=lambda: _sem_list(-30.0))
+    stop_rel_couple: list[bool] = field(default_factory=lambda: [True] * SEM_LIST_SIZE)
+    state: list[bool] = field(default_factory=lambda: [True] * 5 + [False] * 7)
+    test: list[str] = field(default_factory=lambda: ["ABS"] * SEM_LIST_SIZE)
+    offset_swt_s: list[float] = field(default_factory=lambda: _sem_list(10e-3))
+    offset_swt_auto: list[bool] = field(default_factory=lambda: [True] * SEM_LIST_SIZE)
+    offset_type: str = "CTOC"
+
+    def mbw(self, k: int) -> float:
+        """Meas BW of offset k: IMULti x its RBW."""
+        return self.imulti[k] * self.offset_rbw_hz[k]
+
+    def limits_dbm(self, k: int, carrier_dbm: float) -> tuple[float, float]:
+        """(start, stop) limit of offset k in dBm per Meas BW for its fail mask (ABS or REL)."""
+        if self.test[k] == "REL":
+            stop = self.start_rel_db[k] if self.stop_rel_couple[k] else self.stop_rel_db[k]
+            return carrier_dbm + self.start_rel_db[k], carrier_dbm + stop
+        stop = self.start_abs_dbm[k] if self.stop_abs_couple[k] else self.stop_abs_dbm[k]
+        return self.start_abs_dbm[k], stop
+
+    def centres_hz(self, k: int) -> tuple[float, float]:
+        """(first, last) filter-centre offset of offset k from its reference (centre or edge):
+        the *TOEdge definitions count to the filter's -3 dB edge closer to the carrier."""
+        shift = self.mbw(k) / 2 if self.offset_type.endswith("E") else 0.0
+        return self.start_hz[k] + shift, self.stop_hz[k] + shift
+
+    def reference_half_hz(self) -> float:
+        """Half-width from the carrier centre to the offsets' reference: 0 (Carrier Center) or
+        Ref Chan Span/2 (Carrier Edge, VMA-mode reference "Offset Freq Define")."""
+        return self.span_hz / 2 if self.offset_type.startswith("E") else 0.0
+
+    def measured(self) -> list[int]:
+        """Enabled offsets among A..F with a usable range (stop > start)."""
+        return [k for k in range(SEM_OFFSETS)
+                if self.state[k] and self.stop_hz[k] > self.start_hz[k]]
+
+    def side_range_hz(self, k: int) -> tuple[float, float]:
+        """(near, far) distance from the carrier centre of the sweep of offset k on each side:
+        every filter position +- Meas BW/2, and 2 RBW more."""
+        first, last = self.centres_hz(k)
+        half, reach = self.reference_half_hz(), self.mbw(k) / 2 + 2 * self.offset_rbw_hz[k]
+        return half + first - reach, half + last + reach
+
+    def side_points(self, k: int, max_points: int) -> int:
+        """Display points of one side: at most one RBW apart (the RMS integration then misses
+        nothing between points), 101 at least [verify the instrument's rule]."""
+        near, far = self.side_range_hz(k)
+        points = math.ceil((far - near) / self.offset_rbw_hz[k]) + 1
+        return int(min(max(points, 101), max_points))
+
+    def offset_sweep_time(self, k: int, max_points: int, analysis_bw_hz: float) -> float:
+        """Sweep time of one side of offset k. Auto: the swept rule or ACCURACY_SAMPLES RMS
+        samples per point, as the other power measurements [verify]."""
+        if not self.offset_swt_auto[k]:
+            return self.offset_swt_s[k]
+        near, far = self.side_range_hz(k)
+        rbw, points = self.offset_rbw_hz[k], self.side_points(k, max_points)
+        swept, _ = sp.sweep_time(far - near, rbw, 10.0 * rbw, "AVER", points, analysis_bw_hz)
+        return max(swept, points * ACCURACY_SAMPLES / rbw)
+
+
 _SETUPS: dict[str, Callable[[], _PowerMeasSetup]] = {
-    "CHP": _ChpSetup, "ACP": _AcpSetup, "OBW": _ObwSetup}
+    "CHP": _ChpSetup, "ACP": _AcpSetup, "OBW": _ObwSetup, "SEM": _SemSetup, "TOI": _ToiSetup,
+    "HARM": _HarmSetup}
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """One further sweep of a multi-sweep measurement: harmonic `index` (its order), or one
+    `side` ("lower"|"upper") of SEM offset `index` (0 = A)."""
+
+    index: int
+    side: str
+    result: sp.SweepResult
+    rbw_hz: float
 
 
 @dataclass(frozen=True)
 class _MeasAcquisition:
-    """One CHP/ACP/OBW measurement: its settings at INIT time and the RMS-detected sweep."""
+    """One built-in measurement: its settings at INIT time and its sweeps (the main one, RMS
+    detector except TOI; harmonics and SEM offsets in `more`)."""
 
     setup: _PowerMeasSetup
     center_hz: float
     rbw_hz: float
     duration_s: float
     result: sp.SweepResult
+    more: tuple[_Sweep, ...] = ()
 
 
 def _finite(values: list[float]) -> np.ndarray:
@@ -645,29 +832,95 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _meas_settings(self, key: str) -> sp.SweepSettings:
         s = self.setups[key]
         center, span, rbw = (self.start_hz + self.stop_hz) / 2, s.span(), s.rbw()
-        return sp.SweepSettings(center - span / 2, center + span / 2, s.points, rbw, 10.0 * rbw,
-                                "AVER", "RMS", s.averages(), self._atten(), self.ref_dbm,
-                                self.preamp, s.sweep_time(self.hw.analysis_bw_hz))
+        return self._settings_for(center - span / 2, center + span / 2, s.points, rbw, s,
+                                  s.sweep_time(self.hw.analysis_bw_hz))
 
-    def _acquire_meas(self, key: str) -> _MeasAcquisition:
-        """Sweep now (RMS detector, power averaging) and keep the trace for the results."""
-        settings = self._meas_settings(key)
+    def _settings_for(self, start_hz: float, stop_hz: float, points: int, rbw_hz: float,
+                      setup: _PowerMeasSetup, sweep_time_s: float) -> sp.SweepSettings:
+        """A measurement sweep: the setup's detector, its averaging, the shared front end."""
+        det = setup.DETECTOR
+        vbw = rbw_hz if det == "POS" else 10.0 * rbw_hz
+        return sp.SweepSettings(start_hz, stop_hz, points, rbw_hz, vbw, det, setup.AVERAGE_TYPE,
+                                setup.averages(), self._atten(), self.ref_dbm, self.preamp,
+                                sweep_time_s)
+
+    def _sweep_now(self, settings: sp.SweepSettings) -> sp.SweepResult:
+        """Synthesize one sweep of what the input carries now; integrity bits accumulate over
+        the sweeps of one measurement (cleared by `_acquire_meas`)."""
         rng = np.random.default_rng(int(self.rng.integers(2**62)))
         result = sp.synthesize_sweep(self._tones(), settings, self.hw, rng,
                                      self.amplitude_offset_db, modulated=self._modulated())
-        self.integrity = 16 * result.input_overload + 32 * result.over_range
-        duration = float(settings.sweep_time_s or result.sweep_time_s) * settings.average_count
+        self.integrity |= 16 * result.input_overload + 32 * result.over_range
+        return result
+
+    @staticmethod
+    def _duration(settings: sp.SweepSettings, result: sp.SweepResult) -> float:
+        return float(settings.sweep_time_s or result.sweep_time_s) * settings.average_count
+
+    def _acquire_meas(self, key: str) -> _MeasAcquisition:
+        """Sweep now and keep the trace(s) for the results."""
+        self.integrity = 0
+        if key == "HARM":
+            return self._acquire_harm()
+        if key == "SEM":
+            return self._acquire_sem()
+        settings = self._meas_settings(key)
+        result = self._sweep_now(settings)
         return _MeasAcquisition(copy.deepcopy(self.setups[key]),
                                 (settings.start_hz + settings.stop_hz) / 2, settings.rbw_hz,
-                                duration, result)
+                                self._duration(settings, result), result)
 
-    def _meas_query(self, key: str, n: int, how: str) -> bytes:
+    def _acquire_harm(self) -> _MeasAcquisition:
+        """Zero span (one display point averaging the whole ST/Harmonic, RMS) at n*f0 for
+        n = 1..NUMB; harmonics above the analyzer's range are not measured."""
+        setup = self._harm_setup()
+        f0 = _harm_fundamental(setup, (self.start_hz + self.stop_hz) / 2)
+        swt = setup.sweep_time(self.hw.analysis_bw_hz)
+        sweeps, duration = [], 0.0
+        for order in range(1, setup.number + 1):
+            if order * f0 > self.hw.f_max_hz:
+                break
+            rbw = setup.rbw_for(order, self.hw.max_rbw_hz)
+            settings = self._settings_for(order * f0, order * f0, 1, rbw, setup, swt)
+            result = self._sweep_now(settings)
+            sweeps.append(_Sweep(order, "", result, rbw))
+            duration += self._duration(settings, result)
+        return _MeasAcquisition(copy.deepcopy(setup), f0, sweeps[0].rbw_hz, duration,
+                                sweeps[0].result, tuple(sweeps[1:]))
+
+    def _acquire_sem(self) -> _MeasAcquisition:
+        """The reference channel over Ref Chan Span, then each measured offset on each side over
+        its filter positions (+- Meas BW/2, 2 RBW margin), points at most one RBW apart."""
+        setup = self._sem_setup()
+        settings = self._meas_settings("SEM")
+        fc = (settings.start_hz + settings.stop_hz) / 2
+        carrier = self._sweep_now(settings)
+        duration = self._duration(settings, carrier)
+        sweeps = []
+        for k in setup.measured():
+            rbw, points = setup.offset_rbw_hz[k], setup.side_points(k, self.hw.max_points)
+            swt = setup.offset_sweep_time(k, self.hw.max_points, self.hw.analysis_bw_hz)
+            near, far = setup.side_range_hz(k)
+            for side, sign in (("lower", -1.0), ("upper", 1.0)):
+                a, b = sorted((fc + sign * near, fc + sign * far))
+                side_settings = self._settings_for(a, b, points, rbw, setup, swt)
+                result = self._sweep_now(side_settings)
+                sweeps.append(_Sweep(k, side, result, rbw))
+                duration += self._duration(side_settings, result)
+        return _MeasAcquisition(copy.deepcopy(setup), fc, settings.rbw_hz, duration, carrier,
+                                tuple(sweeps))
+
+    def _meas_query(self, key: str, n: int, how: str,
+                    results: Callable[[_MeasAcquisition], np.ndarray] | None = None) -> bytes:
         """`:FETCh|READ|MEASure:<meas>[n]?`: READ (re)starts it, MEASure presets it first;
         FETCh answers the last one, -221 if another measurement is active [verify], -230 when
-        nothing was measured yet in single mode [verify]."""
+        nothing was measured yet in single mode [verify]. `results` replaces the measurement's
+        n-indexed result set (the harmonics queries)."""
         self._need("SA")
-        if n != 1:
-            raise ScpiError(-113, "Undefined header;only results n=1 are simulated")
+        if results is None:
+            results = _RESULTS[key] if n == 1 else _RESULTS_N.get((key, n))
+            if results is None:
+                raise ScpiError(-113, "Undefined header;result index not simulated")
         if how != "FETC":
             self._select(key, preset=how == "MEAS")
             self._initiate()
@@ -680,23 +933,35 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
                 raise ScpiError(-230, "Data corrupt or stale;no measurement completed")
             acq = self.meas_acq[key] = self._acquire_meas(key)
         assert acq is not None
-        return self._block(_RESULTS[key](acq))
+        return self._block(results(acq))
 
     def _register_measurements(self) -> None:
         for key in _SETUPS:
-            self._register_meas_control(key, MEASUREMENTS[key])
-            self._register_meas_setup(key, f"[:SENSe]:{MEASUREMENTS[key]}")
+            self._register_meas_control(key, MEASUREMENTS[key], indexed=key != "HARM")
+            self._register_meas_setup(key, f"[:SENSe]:{MEASUREMENTS[key]}",
+                                      span_points=key != "HARM")
         self._register_chp_obw()
         self._register_acp()
+        self._register_harm()
+        self._register_toi()
+        self._register_sem()
 
-    def _register_meas_control(self, key: str, node: str) -> None:
+    def _register_meas_control(self, key: str, node: str, indexed: bool = True) -> None:
         c = self.command
         c(f":CONFigure:{node}", set=lambda a, s: self._select(key, preset=True))
         c(f":CONFigure:{node}:NDEFault", set=lambda a, s: self._select(key, preset=False))
         c(f":INITiate:{node}", set=lambda a, s: (self._select(key, False), self._initiate()))
+        if indexed:
+            self._register_results(key, f"{node}<n>", lambda s: None)
+
+    def _register_results(self, key: str, tail: str,
+                          results: Callable[[Sfx], Callable[[_MeasAcquisition], np.ndarray]
+                                            | None]) -> None:
+        """`:FETCh|READ|MEASure:<tail>?`; `results(suffixes)` picks the result function (None:
+        the measurement's n-indexed results, n = the first suffix)."""
         for how, verb in (("FETC", "FETCh"), ("READ", "READ"), ("MEAS", "MEASure")):
-            c(f":{verb}:{node}<n>", query=lambda a, s, h=how: self._meas_query(key, s[0], h),
-              waits=True)
+            self.command(f":{verb}:{tail}", query=lambda a, s, h=how: self._meas_query(
+                key, s[0] if s else 1, h, results(s)), waits=True)
 
     def _setup_flag(self, key: str, attr: str) -> tuple[Callable[..., None], Callable[..., str]]:
         def setter(a: Args, s: Sfx) -> None:
@@ -717,8 +982,9 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
 
         return setter
 
-    def _register_meas_setup(self, key: str, base: str) -> None:
-        """Meas Local settings every power measurement has: RBW, points, sweep time, averaging."""
+    def _register_meas_setup(self, key: str, base: str, span_points: bool = True) -> None:
+        """Meas Local settings every power measurement has: RBW, sweep time, averaging; span and
+        points unless `span_points` is False (the harmonics measure in zero span)."""
         c, hw = self.command, self.hw
 
         def setup() -> _PowerMeasSetup:
@@ -731,9 +997,12 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         for bw in ("BANDwidth", "BWIDth"):
             c(f"{base}:{bw}[:RESolution]", set=set_rbw, query=lambda a, s: setup().rbw())
             c(f"{base}:{bw}[:RESolution]:AUTO", *self._setup_flag(key, "rbw_auto"))
-        c(f"{base}:SWEep:POINts", set=self._setup_number(key, "points", "", 1, hw.max_points,
-                                                         1001, integer=True),
-          query=lambda a, s: str(setup().points))
+        if span_points:
+            c(f"{base}:SWEep:POINts", set=self._setup_number(key, "points", "", 1,
+                                                             hw.max_points, 1001, integer=True),
+              query=lambda a, s: str(setup().points))
+            c(f"{base}:FREQuency:SPAN", set=self._set_meas_span(key),
+              query=lambda a, s: setup().span())
         c(f"{base}:SWEep:TIME", set=self._setup_number(key, "swt_s", "S", 1e-6, 4000.0, 1e-3,
                                                        manual="swt_auto"),
           query=lambda a, s: setup().sweep_time(hw.analysis_bw_hz))
@@ -745,8 +1014,6 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         c(f"{base}:AVERage:TCONtrol", set=lambda a, s: parse_enum(a[0], ["EXPonential",
                                                                         "REPeat"]),
           query=lambda a, s: "EXP")  # only the result of one full average is simulated
-        c(f"{base}:FREQuency:SPAN", set=self._set_meas_span(key),
-          query=lambda a, s: setup().span())
 
     def _set_meas_span(self, key: str) -> Callable[..., None]:
         def setter(a: Args, s: Sfx) -> None:
@@ -787,6 +1054,19 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         setup = self.setups["OBW"]
         assert isinstance(setup, _ObwSetup)
         return setup
+
+    def _harm_setup(self) -> _HarmSetup:
+        setup = self.setups["HARM"]
+        assert isinstance(setup, _HarmSetup)
+        return setup
+
+    def _sem_setup(self, s: Sfx = (1,)) -> _SemSetup:
+        """Subopcode 1 = BTS, 2 = MS: one set of offsets is simulated, as for ACP [verify]."""
+        if s[0] not in (1, 2):
+            raise ScpiError(-113)
+        setup = self.setups["SEM"]
+        assert isinstance(setup, _SemSetup)
+        return setup if s[0] == 1 else copy.deepcopy(setup)
 
     def _acp_setup(self, s: Sfx = (1,)) -> _AcpSetup:
         """Subopcode 1 = BTS/downlink; 2 = MS/uplink is accepted but this simulation keeps one
@@ -856,6 +1136,129 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         c(f"{ac}:METHod", set=set_method, query=lambda a, s: "IBW")
         c(f"{ac}:CORRection:NOISe[:AUTO]", *self._setup_flag("ACP", "noise_correction"))
 
+    # ------------------------------------------------------------------ HARM / TOI / SEM
+    def _register_harm(self) -> None:
+        """Harmonics settings and its result queries (no n-indexed `FETCh:HARMonics<n>?`)."""
+        c, hm = self.command, "[:SENSe]:HARMonics"
+        c(f"{hm}:NUMBer", set=self._setup_number("HARM", "number", "", 2, MAX_HARMONICS,
+                                                 MAX_HARMONICS, integer=True),
+          query=lambda a, s: str(self._harm_setup().number))
+
+        def set_fund(a: Args, s: Sfx) -> None:
+            setup = self._harm_setup()
+            setup.fundamental_hz = self._num(a, "HZ", 10.0, self.hw.f_max_hz, 1e9)
+            setup.fundamental_auto = False
+
+        c(f"{hm}:FREQuency:FUNDamental", set=set_fund,
+          query=lambda a, s: _harm_fundamental(self._harm_setup(), self._get_freq("CENT")))
+        c(f"{hm}:FREQuency:FUNDamental:AUTO", *self._setup_flag("HARM", "fundamental_auto"))
+
+        def order(s: Sfx) -> int:
+            if not 1 <= s[0] <= HARM_RESULTS:
+                raise ScpiError(-113, "Undefined header;harmonic 1..10")
+            return s[0]
+
+        results: dict[str, Callable[[Sfx], Callable[[_MeasAcquisition], np.ndarray]]] = {
+            "HARMonics[:DISTortion]": lambda s: _harm_thd,
+            "HARMonics:AMPLitude:ALL": lambda s: _harm_amplitudes,
+            "HARMonics:FREQuency:ALL": lambda s: _harm_frequencies,
+            "HARMonics:FUNDamental": lambda s: lambda acq: np.array([acq.center_hz]),
+            "HARMonics:AMPLitude<n>": lambda s: _pick(_harm_amplitudes, order(s)),
+            "HARMonics:FREQuency<n>": lambda s: _pick(_harm_frequencies, order(s)),
+        }
+        for tail, pick in results.items():
+            self._register_results("HARM", tail, pick)
+
+    def _register_toi(self) -> None:
+        """`FETCh:TOI:IP3?` besides the n-indexed `FETCh:TOI<n>?` (n = 1, 2)."""
+        self._register_results("TOI", "TOI:IP3", lambda s: lambda acq: _toi_results(acq)[:1])
+
+    def _register_sem(self) -> None:
+        """Reference channel Integ BW, Offset Freq Define and the offset lists (BTS/MS)."""
+        c, se = self.command, "[:SENSe]:SEMask"
+
+        def set_integ(a: Args, s: Sfx) -> None:
+            setup = self._sem_setup()
+            setup.integ_bw_hz = self._num(a, "HZ", 100.0, self.hw.f_max_hz - self.hw.f_min_hz,
+                                          3.84e6)
+            setup.span_hz = max(setup.span_hz, setup.integ_bw_hz)
+
+        for bw in ("BANDwidth", "BWIDth"):
+            c(f"{se}:{bw}:INTegration", set=set_integ,
+              query=lambda a, s: self._sem_setup().integ_bw_hz)
+        c(f"{se}:OFFSet<n>:TYPE", set=lambda a, s: setattr(
+            self._sem_setup(s), "offset_type", parse_enum(a[0], SEM_OFFSET_TYPES)),
+          query=lambda a, s: self._sem_setup(s).offset_type)
+        span_max = self.hw.f_max_hz - self.hw.f_min_hz
+
+        def hz(v: str) -> float:
+            return self._num([v], "HZ", 0.0, span_max, 0.0)
+
+        def dbm(v: str) -> float:
+            return self._num([v], "DBM", -200.0, 50.0, 0.0)
+
+        def db(v: str) -> float:
+            return self._num([v], "DB", -200.0, 50.0, 0.0)
+
+        def rbw(v: str) -> float:
+            return sp.snap_rbw(self._num([v], "HZ", 1.0, self.hw.max_rbw_hz, 30e3),
+                               self.hw.max_rbw_hz)
+
+        def multiple(v: str) -> float:
+            return float(int(round(self._num([v], "", 1, 1000, 1))))
+
+        def test(v: str) -> str:
+            word = parse_enum(v, ["ABSolute", "RELative", "AND", "OR"])
+            if word not in ("ABS", "REL"):
+                raise ScpiError(-221, "Settings conflict;only ABS and REL masks are simulated")
+            return word
+
+        lists: dict[str, tuple[str, Callable[[str], object]]] = {
+            "LIST:FREQuency:STARt": ("start_hz", hz),
+            "LIST:FREQuency:STOP": ("stop_hz", hz),
+            "LIST:BANDwidth[:RESolution]": ("offset_rbw_hz", rbw),
+            "LIST:BWIDth[:RESolution]": ("offset_rbw_hz", rbw),
+            "LIST:BANDwidth:IMULti": ("imulti", multiple),
+            "LIST:BWIDth:IMULti": ("imulti", multiple),
+            "LIST:STARt:ABSolute": ("start_abs_dbm", dbm),
+            "LIST:STOP:ABSolute": ("stop_abs_dbm", dbm),
+            "LIST:STOP:ABSolute:COUPle": ("stop_abs_couple", parse_bool),
+            "LIST:STARt:RCARrier": ("start_rel_db", db),
+            "LIST:STOP:RCARrier": ("stop_rel_db", db),
+            "LIST:STOP:RCARrier:COUPle": ("stop_rel_couple", parse_bool),
+            "LIST:STATe": ("state", parse_bool),
+            "LIST:TEST": ("test", test),
+        }
+        for tail, (attr, parse) in lists.items():
+            c(f"{se}:OFFSet<n>[:OUTer]:{tail}", set=self._sem_list_setter(attr, parse),
+              query=lambda a, s, at=attr: _csv(getattr(self._sem_setup(s), at)))
+        sweep_time = f"{se}:OFFSet<n>[:OUTer]:LIST:SWEep:TIME"
+        c(sweep_time, set=self._sem_list_setter("offset_swt_s", lambda v: self._num(
+            [v], "S", 1e-6, 4000.0, 10e-3), manual="offset_swt_auto"),
+          query=lambda a, s: _csv([self._sem_setup(s).offset_sweep_time(
+              k, self.hw.max_points, self.hw.analysis_bw_hz) for k in range(SEM_LIST_SIZE)]))
+        c(f"{sweep_time}:AUTO", set=self._sem_list_setter("offset_swt_auto", parse_bool),
+          query=lambda a, s: _csv(self._sem_setup(s).offset_swt_auto))
+
+    def _sem_list_setter(self, attr: str, parse: Callable[[str], object],
+                         manual: str | None = None) -> Callable[[Args, Sfx], None]:
+        """A 12-value offset list: the values given replace the first ones, the rest stay
+        ("missing values are not permitted ... subsequent values remain unchanged"); more than
+        12 is -108. Every value is parsed before any is stored; `manual` names an AUTO list
+        whose entries the given values switch off."""
+        def setter(a: Args, s: Sfx) -> None:
+            if not a:
+                raise ScpiError(-109)
+            if len(a) > SEM_LIST_SIZE:
+                raise ScpiError(-108)
+            values = [parse(v) for v in a]
+            setup = self._sem_setup(s)
+            getattr(setup, attr)[:len(values)] = values
+            if manual is not None:
+                getattr(setup, manual)[:len(values)] = [False] * len(values)
+
+        return setter
+
     def _set_format(self, a: Args, s: Sfx) -> None:
         """ASCii | INTeger,32 | REAL,32 | REAL,64; an invalid width selects the default width
         without an error (manual)."""
@@ -912,5 +1315,154 @@ def _obw_results(acq: _MeasAcquisition) -> np.ndarray:
     return _finite([obw.bandwidth_hz, obw.total_power_dbm, error, xdb])
 
 
+def _csv(values: list[float] | list[bool] | list[str]) -> str:
+    """A list query reply: booleans as 1/0, numbers NR3, enums as their short form."""
+    return ",".join(str(int(v)) if isinstance(v, bool) else v if isinstance(v, str)
+                    else format_float(v) for v in values)
+
+
+def _pick(results: Callable[[_MeasAcquisition], np.ndarray],
+          order: int) -> Callable[[_MeasAcquisition], np.ndarray]:
+    """The `order`-th value (1-based) of a result set, as a one-value result."""
+    return lambda acq: results(acq)[order - 1:order]
+
+
+def _harm_fundamental(setup: _HarmSetup, center_hz: float) -> float:
+    return center_hz if setup.fundamental_auto else setup.fundamental_hz
+
+
+def _harm_setup_of(acq: _MeasAcquisition) -> _HarmSetup:
+    assert isinstance(acq.setup, _HarmSetup)
+    return acq.setup
+
+
+def _harm_powers(acq: _MeasAcquisition) -> am.HarmonicPowers | None:
+    """Fundamental and the harmonics that were measured (None if only the fundamental was)."""
+    if not acq.more:
+        return None
+    return am.harmonic_powers([acq.result] + [s.result for s in acq.more],
+                              [acq.rbw_hz] + [s.rbw_hz for s in acq.more])
+
+
+def _harm_amplitudes(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:HARMonics:AMPLitude:ALL?`: fundamental dBm, H2..H10 dBc; 0 for harmonics beyond
+    the number measured (PSA reference), 9.91E+37 for those above the frequency range [verify]."""
+    out = np.zeros(HARM_RESULTS)
+    out[1:_harm_setup_of(acq).number] = NAN_RESULT
+    powers = _harm_powers(acq)
+    if powers is None:
+        out[0] = 10.0 * math.log10(max(am.trace_power_w(acq.result, acq.rbw_hz), 1e-30)) + 30.0
+    else:
+        out[0] = powers.fundamental_dbm
+        out[1:1 + powers.harmonic_dbc.size] = powers.harmonic_dbc
+    return _finite(out.tolist())
+
+
+def _harm_frequencies(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:HARMonics:FREQuency:ALL?`: n*f0 for the harmonics measured, 0 beyond NUMB."""
+    out = np.zeros(HARM_RESULTS)
+    number = _harm_setup_of(acq).number
+    out[:number] = NAN_RESULT
+    measured = 1 + len(acq.more)
+    out[:measured] = acq.center_hz * np.arange(1, measured + 1)
+    return out
+
+
+def _harm_thd(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:HARMonics[:DISTortion]?`: total harmonic distortion in percent."""
+    powers = _harm_powers(acq)
+    return _finite([powers.thd_percent if powers is not None else math.nan])
+
+
+def _toi_powers(acq: _MeasAcquisition) -> am.ToiPowers | None:
+    try:
+        return am.toi(acq.result, acq.rbw_hz)
+    except ValueError:
+        return None
+
+
+def _toi2_results(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:TOI2?`: worst IM Hz, worst IM dBm, worst intercept dBm, lower base Hz, dBm,
+    upper base Hz, dBm, lower IM Hz, dBm, lower intercept dBm, upper IM Hz, dBm, upper
+    intercept dBm (13 values, X-series TOI results table). "Worst" is the side with the lower
+    intercept."""
+    t = _toi_powers(acq)
+    if t is None:
+        return np.full(TOI2_RESULTS, NAN_RESULT)
+    worse = "lower" if t.lower_toi_dbm <= t.upper_toi_dbm else "upper"
+    im_hz, im_dbm = getattr(t, f"im3_{worse}_hz"), getattr(t, f"im3_{worse}_dbm")
+    return _finite([im_hz, im_dbm, t.worst_toi_dbm, t.lower_hz, t.lower_dbm, t.upper_hz,
+                    t.upper_dbm, t.im3_lower_hz, t.im3_lower_dbm, t.lower_toi_dbm,
+                    t.im3_upper_hz, t.im3_upper_dbm, t.upper_toi_dbm])
+
+
+def _toi_results(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:TOI?` (n=1): worst intercept dBm, its IM Hz, lower intercept dBm, lower IM Hz,
+    upper intercept dBm, upper IM Hz."""
+    r = _toi2_results(acq)
+    return r[[2, 0, 9, 7, 12, 10]]
+
+
+def _sem_reference(acq: _MeasAcquisition, setup: _SemSetup) -> tuple[float, list[float]]:
+    """Carrier power and the 10 reference values of `FETCh:SEM?` n=1, read here as: total
+    power reference dBm, its PSD dBm/Hz, the spectrum peak in the reference channel dBm and its
+    frequency Hz, then 6 values not simulated (9.91E+37) [verify the order and meaning]."""
+    r = acq.result
+    chp = am.channel_power(r, acq.rbw_hz, acq.center_hz, setup.integ_bw_hz)
+    inside = np.abs(r.frequency_hz - acq.center_hz) <= setup.integ_bw_hz / 2
+    i = np.flatnonzero(inside)[int(np.argmax(r.power_dbm[inside]))] if inside.any() else 0
+    head = [chp.power_dbm, chp.psd_dbm_hz, float(r.power_dbm[i]), float(r.frequency_hz[i])]
+    return chp.power_dbm, head + [NAN_RESULT] * (SEM_REFERENCE_VALUES - len(head))
+
+
+def _sem_side(acq: _MeasAcquisition, setup: _SemSetup, sweep: _Sweep,
+              carrier_dbm: float) -> tuple[list[float], float]:
+    """One offset side: (rel/abs integrated power, rel/abs peak power, peak offset frequency
+    from the reference (centre or edge; negative below it), worst margin). The integrated power
+    covers every frequency the sliding Meas BW sees [verify]; margin = limit - power, the
+    minimum over the filter positions (positive passes) [verify the sign convention]."""
+    k, side = sweep.index, sweep.side
+    first, last = setup.centres_hz(k)
+    mbw, half = setup.mbw(k), setup.reference_half_hz()
+    start_limit, stop_limit = setup.limits_dbm(k, carrier_dbm)
+    args = (sweep.result, sweep.rbw_hz, acq.center_hz, 2.0 * half)
+    mask = am.sem_margins(*args, [(first, last, start_limit, stop_limit, mbw)])
+    peak = am.sem_margins(*args, [(first, last, 0.0, 0.0, mbw)])  # margin = -power
+    sign = -1.0 if side == "lower" else 1.0
+    reference = acq.center_hz + sign * half
+    integrated = am.band_power_w(sweep.result, sweep.rbw_hz,
+                                 reference + sign * (first + last) / 2, last - first + mbw)
+    integ_dbm = 10.0 * math.log10(integrated) + 30.0 if integrated > 0 else -math.inf
+    peak_dbm = float(getattr(peak, f"{side}_power_dbm")[0])
+    peak_hz = float(getattr(peak, f"{side}_frequency_hz")[0])
+    values = [integ_dbm - carrier_dbm, integ_dbm, peak_dbm - carrier_dbm, peak_dbm,
+              peak_hz - reference]
+    return values, float(getattr(mask, f"{side}_margin_db")[0])
+
+
+def _sem_results(acq: _MeasAcquisition) -> np.ndarray:
+    """`FETCh:SEMask?` n=1 (82 values): 10 reference values; per offset A..F (k = 0..5) at
+    10 + 10k: lower rel integrated dBc, abs integrated dBm, rel peak dBc, abs peak dBm, peak
+    offset frequency Hz, then the same upper; from 70: minimum margin lower A, upper A, ...,
+    upper F (X-series SEM results table, indices as the VMA-mode table 10k + 11..20, 2k + 71..72).
+    Offsets not measured read 9.91E+37."""
+    setup = acq.setup
+    assert isinstance(setup, _SemSetup)
+    carrier, out = _sem_reference(acq, setup)
+    out += [NAN_RESULT] * (SEM_RESULTS - SEM_REFERENCE_VALUES)
+    for sweep in acq.more:
+        k, side = sweep.index, sweep.side
+        values, margin = _sem_side(acq, setup, sweep, carrier)
+        base = SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * k + (0 if side == "lower" else 5)
+        out[base:base + 5] = values
+        out[SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * SEM_OFFSETS + 2 * k
+            + (side == "upper")] = margin
+    return _finite(out)
+
+
 _RESULTS: dict[str, Callable[[_MeasAcquisition], np.ndarray]] = {
-    "CHP": _chp_results, "ACP": _acp_results, "OBW": _obw_results}
+    "CHP": _chp_results, "ACP": _acp_results, "OBW": _obw_results, "SEM": _sem_results,
+    "TOI": _toi_results, "HARM": _harm_amplitudes}
+#: result sets other than n = 1: (measurement, n) -> results
+_RESULTS_N: dict[tuple[str, int], Callable[[_MeasAcquisition], np.ndarray]] = {
+    ("TOI", 2): _toi2_results}

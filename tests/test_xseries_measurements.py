@@ -75,7 +75,7 @@ def values(inst: MessageBasedResource, query: str) -> list[float]:
 def test_conf_selects_and_reports_the_measurement(sim: Sim) -> None:
     _, inst = sim
     assert inst.query(":CONF?") == "SAN"
-    assert inst.query(":CONF:CAT?") == '"SAN,CHP,ACP,OBW"'
+    assert inst.query(":CONF:CAT?") == '"SAN,CHP,ACP,OBW,SEM,TOI,HARM"'
     for node, name in (("CHPower", "CHP"), ("ACP", "ACP"), ("OBW", "OBW"), ("SAN", "SAN")):
         inst.write(f":CONF:{node}")
         assert inst.query(":CONF?") == name

@@ -29,6 +29,15 @@ Occupied BW chapters; public ACLR scripts read ``FETC:ACP?`` indices 4/6 and 8/1
   ``[:SENSe]:OBWidth:PERCent``, ``[:SENSe]:OBWidth:FREQuency:SPAN``;
   ``[:SENSe]:<meas>:AVERage[:STATe]|:COUNt``, ``[:SENSe]:<meas>:SWEep:TIME?``;
   ``:INIT:IMM;*OPC?`` then ``:FETCh:<meas>?`` (results in the ``FORMat`` of traces).
+Harmonics, TOI, SEM (same reference, their measurement chapters; PSA E4440A reference for the
+harmonics/TOI result tables): ``:CONFigure:HARMonics``, ``[:SENSe]:HARMonics:NUMBer``,
+``...:FREQuency:FUNDamental``, ``FETCh:HARMonics:AMPLitude:ALL?``; ``:CONFigure:TOI``,
+``[:SENSe]:TOI:FREQuency:SPAN``, ``...:BANDwidth``, ``FETCh:TOI2?`` (13 values);
+``:CONFigure:SEMask``, ``[:SENSe]:SEMask:BANDwidth:INTegration``, ``...:FREQuency:SPAN``,
+``...:OFFSet[1]:TYPE CTOCenter``, ``...:OFFSet[1][:OUTer]:LIST:FREQuency:STARt|STOP``,
+``...:LIST:BANDwidth[:RESolution]|:IMULti``, ``...:LIST:STARt|STOP:ABSolute``,
+``...:LIST:STOP:ABSolute:COUPle``, ``...:LIST:TEST ABSolute``, ``...:LIST:STATe``,
+``...:LIST:SWEep:TIME?``; ``FETCh:SEMask?`` (82 values).
 """
 
 from __future__ import annotations
@@ -43,9 +52,13 @@ from instruments.interfaces import (
     AclrOffset,
     AclrResult,
     Detector,
+    HarmonicsResult,
     IQCapture,
     ObwResult,
+    SemResult,
+    SemSegment,
     SignalAnalyzer,
+    ToiResult,
     Trace,
 )
 from instruments.keysight._common import KeysightCommon, num, on_off, parse_bool, parse_float
@@ -89,6 +102,88 @@ CHP_RESULT_COUNT = 2
 OBW_RESULT_COUNT = 4
 #: X-series "not a number" result (9.91E+37): anything this large is not a measured value
 _NAN_LIMIT = 9e37
+#: Harmonics: ``:HARM:NUMB`` 2..10 (the fundamental counts as the first harmonic);
+#: ``FETC:HARM:AMPL:ALL?``: 10 values, fundamental dBm then H2..H10 dBc (0 where not measured)
+MAX_HARMONICS = 10
+HARM_AMPLITUDE_COUNT = 10
+_HARM_READ_BACK: tuple[tuple[str, str], ...] = (
+    ("center_hz", ":FREQ:CENT?"),
+    ("fundamental_hz", ":HARM:FREQ:FUND?"),
+    ("harmonics", ":HARM:NUMB?"),
+    ("rbw_hz", ":HARM:BAND?"),
+    ("sweep_time_s", ":HARM:SWE:TIME?"),  # ST/Harmonic: each harmonic's zero-span sweep
+    ("attenuation_db", ":POW:ATT?"),
+    ("reference_level_dbm", ":DISP:WIND:TRAC:Y:RLEV?"),
+)
+#: ``FETC:TOI2?``: worst IM Hz, worst IM dBm, worst intercept dBm, lower base Hz, dBm, upper
+#: base Hz, dBm, lower IM Hz, dBm, lower intercept dBm, upper IM Hz, dBm, upper intercept dBm
+TOI2_RESULT_COUNT = 13
+#: TOI sweep: span = 5 x spacing (IM3 at +-1.5 spacings, IM5 at the edges); RBW = spacing/200:
+#: one tone's RBW skirt is negligible at the other tone and at the IM3 products, and the RBW is
+#: below the line spacing of the two-tone ARB loop (benchbot's loops hold >= spacing/128)
+TOI_SPAN_PER_SPACING = 5.0
+TOI_SPACING_PER_RBW = 200.0
+#: SEM offsets A..F: the SA-mode measurement analyzes six offset pairs (its lists hold 12)
+MAX_SEM_OFFSETS = 6
+#: ``FETC:SEM?`` n=1: 10 reference values, 10 per offset A..F, 12 minimum margins [verify]
+SEM_REFERENCE_VALUES, SEM_VALUES_PER_OFFSET = 10, 10
+SEM_RESULT_COUNT = (SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * MAX_SEM_OFFSETS
+                    + 2 * MAX_SEM_OFFSETS)
+#: Meas BW = N x RBW: the largest N <= this for which MBW/N is an available RBW
+SEM_MAX_RBW_MULTIPLE = 10
+#: SEM sweeps averaged (RMS): the worst margin of a noise-like emission is a maximum over many
+#: filter positions, biased up by the scatter of each; 4 averages keep that within ~0.1 dB
+SEM_AVERAGE_COUNT = 4
+_SEM_READ_BACK: tuple[tuple[str, str], ...] = (
+    ("center_hz", ":FREQ:CENT?"),
+    ("span_hz", ":SEM:FREQ:SPAN?"),
+    ("integration_bandwidth_hz", ":SEM:BAND:INT?"),
+    ("rbw_hz", ":SEM:BAND?"),
+    ("sweep_time_s", ":SEM:SWE:TIME?"),  # the reference channel's sweep
+    ("attenuation_db", ":POW:ATT?"),
+    ("reference_level_dbm", ":DISP:WIND:TRAC:Y:RLEV?"),
+)
+
+
+def _x_series_rbws() -> np.ndarray:
+    """The X-series' 160 Gaussian RBWs: 1 Hz..3 MHz in ~10 % (E24) steps, plus 4, 5, 6 and
+    8 MHz (SA mode reference, "Res BW")."""
+    e24 = np.array([1.0, 1.1, 1.2, 1.3, 1.5, 1.6, 1.8, 2.0, 2.2, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9,
+                    4.3, 4.7, 5.1, 5.6, 6.2, 6.8, 7.5, 8.2, 9.1])
+    values = np.concatenate([e24 * 10.0**d for d in range(7)])
+    return np.concatenate([values[values <= 3e6 + 1], [4e6, 5e6, 6e6, 8e6]])
+
+
+_RBWS = _x_series_rbws()
+
+
+def sem_rbw_hz(measurement_bandwidth_hz: float) -> tuple[float, int]:
+    """(RBW, N) with N x RBW = the measurement bandwidth, RBW an available value and N as large
+    as possible up to SEM_MAX_RBW_MULTIPLE (integration over several RBWs approximates the
+    square MBW filter); N = 1 (the instrument picks the nearest RBW) if nothing divides."""
+    for n in range(SEM_MAX_RBW_MULTIPLE, 0, -1):
+        rbw = measurement_bandwidth_hz / n
+        if np.any(np.isclose(_RBWS, rbw, rtol=1e-9, atol=0.0)):
+            return float(rbw), n
+    return float(measurement_bandwidth_hz), 1
+
+
+def _check_segments(segments: tuple[SemSegment, ...]) -> None:
+    """ValueError for a mask the X-series SEM cannot take: 1..6 offsets, each with
+    0 <= start < stop (offset Start Freq ranges up to its Stop Freq) and a positive MBW."""
+    if not 1 <= len(segments) <= MAX_SEM_OFFSETS:
+        raise ValueError(f"1..{MAX_SEM_OFFSETS} SEM segments (offsets A..F), got {len(segments)}")
+    for i, seg in enumerate(segments):
+        if not 0.0 <= seg.start_offset_hz < seg.stop_offset_hz:
+            raise ValueError(f"SEM segment {i}: need 0 <= start_offset_hz < stop_offset_hz, "
+                             f"got {seg.start_offset_hz!r}, {seg.stop_offset_hz!r}")
+        _positive(measurement_bandwidth_hz=seg.measurement_bandwidth_hz)
+
+
+def _measured(values: np.ndarray, command: str, what: str) -> None:
+    """UnexpectedResponse if any of `values` is the instrument's NaN (9.91E+37)."""
+    if np.any(~np.isfinite(values)) or np.any(np.abs(values) > _NAN_LIMIT):
+        raise UnexpectedResponse(str(values.tolist()), command, what)
 
 
 def _measurement_read_back(meas: str) -> tuple[tuple[str, str], ...]:
@@ -342,6 +437,138 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
                          total_power_dbm=total, centroid_hz=float(settings["center_hz"]) + error,
                          settings=settings)
 
+    def measure_harmonics(
+        self, fundamental_hz: float, harmonics: int, reference_level_dbm: float,
+    ) -> HarmonicsResult:
+        """Harmonics measurement (``:CONF:HARM``): the fundamental and H2..H`harmonics`, each
+        in zero span at n·f0 with RMS averaging over ST/Harmonic, RBW n × the fundamental's
+        (the instrument's rule [verify]). ``:HARM:NUMB`` counts the fundamental, so it is
+        `harmonics` (2..10). Reads ``FETC:HARM:AMPL:ALL?`` (fundamental dBm, then dBc); a
+        harmonic the instrument could not measure (9.91E+37) raises UnexpectedResponse. The
+        analyzer's own harmonic distortion adds to the reading (keep the mixer level low)."""
+        if (isinstance(harmonics, bool) or int(harmonics) != harmonics
+                or not 2 <= harmonics <= MAX_HARMONICS):
+            raise ValueError(f"harmonics must be an integer 2..{MAX_HARMONICS} (the highest "
+                             f"order measured), not {harmonics!r}")
+        _positive(fundamental_hz=fundamental_hz)
+        n = int(harmonics)
+        self._setup_measurement("HARM", fundamental_hz, reference_level_dbm, 1,
+                                f":HARM:NUMB {n}", f":HARM:FREQ:FUND {num(fundamental_hz)}")
+        settings = self._read_back("HARM", _HARM_READ_BACK, 1)
+        wait_s = float(settings["sweep_time_s"]) * n
+        command = ":FETC:HARM:AMPL:ALL?"
+        values = self._fetch_measurement(command, HARM_AMPLITUDE_COUNT, wait_s)
+        _measured(values[:n], command, f"the fundamental and H2..H{n} measured")
+        return HarmonicsResult(fundamental_hz=float(settings["fundamental_hz"]),
+                               fundamental_dbm=float(values[0]),
+                               harmonics_dbc=tuple(float(v) for v in values[1:n]),
+                               settings=settings)
+
+    def measure_toi(
+        self, center_hz: float, tone_spacing_hz: float, reference_level_dbm: float,
+    ) -> ToiResult:
+        """TOI measurement (``:CONF:TOI``): one sweep of span 5 × spacing, RBW spacing/200; the
+        instrument takes the two largest signals as the base tones. Reads ``FETC:TOI2?``
+        (13 values) and checks the base tones are the two expected ones (within 2 RBW or 2
+        display points), else UnexpectedResponse."""
+        _positive(center_hz=center_hz, tone_spacing_hz=tone_spacing_hz)
+        span = TOI_SPAN_PER_SPACING * tone_spacing_hz
+        self._setup_measurement("TOI", center_hz, reference_level_dbm, 1,
+                                f":TOI:FREQ:SPAN {num(span)}",
+                                f":TOI:BAND {num(tone_spacing_hz / TOI_SPACING_PER_RBW)}")
+        settings = self._read_back("TOI", _measurement_read_back("TOI"), 1, detector="peak")
+        command = ":FETC:TOI2?"
+        v = self._fetch_measurement(command, TOI2_RESULT_COUNT, float(settings["sweep_time_s"]))
+        _measured(v, command, "tones, IM3 products and intercepts")
+        tolerance = max(2 * float(settings["rbw_hz"]),
+                        2 * float(settings["span_hz"]) / max(int(settings["points"]) - 1, 1))
+        expected = (center_hz - tone_spacing_hz / 2, center_hz + tone_spacing_hz / 2)
+        if max(abs(v[3] - expected[0]), abs(v[5] - expected[1])) > tolerance:
+            raise UnexpectedResponse(f"base tones at {v[3]:.6g} Hz and {v[5]:.6g} Hz", command,
+                                     f"tones at {expected[0]:.6g} Hz and {expected[1]:.6g} Hz")
+        settings.update(tone_spacing_hz=float(tone_spacing_hz), lower_tone_hz=float(v[3]),
+                        upper_tone_hz=float(v[5]), lower_im3_hz=float(v[7]),
+                        upper_im3_hz=float(v[10]), worst_toi_dbm=float(v[2]))
+        return ToiResult(lower_tone_dbm=float(v[4]), upper_tone_dbm=float(v[6]),
+                         lower_im3_dbm=float(v[8]), upper_im3_dbm=float(v[11]),
+                         lower_toi_dbm=float(v[9]), upper_toi_dbm=float(v[12]),
+                         settings=settings)
+
+    def measure_sem(
+        self, center_hz: float, channel_bandwidth_hz: float,
+        segments: tuple[SemSegment, ...], reference_level_dbm: float,
+    ) -> SemResult:
+        """SEM measurement (``:CONF:SEM``), absolute limits, segments as offsets A.. in order.
+
+        The interface's offsets are filter centres from the channel edge (3GPP); the driver sets
+        Offset Freq Define to Carrier Center to Meas BW Center (``:SEM:OFFS:TYPE CTOC``) and
+        adds half the channel bandwidth. Meas BW = N × RBW (``:SEM:OFFS:LIST:BAND``,
+        ``...:BAND:IMUL``) with N up to 10 (`sem_rbw_hz`); the reference channel integrates
+        the channel bandwidth (its carrier power is `carrier_power_dbm`). Margins are the
+        instrument's minimum margin per offset side (limit - power, positive passes [verify
+        the sign]); the frequency reported per side is that of the offset's peak power
+        (``FETC:SEM?`` n=1 gives no worst-margin frequency; they coincide where the limit is
+        flat), converted to absolute. Up to six segments; ValueError before anything is sent
+        for an empty, too long or invalid list.
+        """
+        segments = tuple(segments)
+        _check_segments(segments)
+        _positive(center_hz=center_hz, channel_bandwidth_hz=channel_bandwidth_hz)
+        half = channel_bandwidth_hz / 2
+        rbw_n = [sem_rbw_hz(seg.measurement_bandwidth_hz) for seg in segments]
+        unused = MAX_SEM_OFFSETS - len(segments)
+
+        def row(values: list[str], fill: str) -> str:
+            return ",".join(values + [fill] * unused)
+
+        starts = [num(seg.start_offset_hz + half) for seg in segments]
+        stops = [num(seg.stop_offset_hz + half) for seg in segments]
+        rbws, multiples = [num(r) for r, _ in rbw_n], [str(n) for _, n in rbw_n]
+        start_abs = [num(seg.start_limit_dbm) for seg in segments]
+        stop_abs = [num(seg.stop_limit_dbm) for seg in segments]
+        self._setup_measurement(
+            "SEM", center_hz, reference_level_dbm, SEM_AVERAGE_COUNT,
+            f":SEM:BAND:INT {num(channel_bandwidth_hz)}",
+            f":SEM:FREQ:SPAN {num(channel_bandwidth_hz)}",
+            ":SEM:OFFS1:TYPE CTOC",
+            f":SEM:OFFS1:LIST:FREQ:STAR {row(starts, starts[-1])}",
+            f":SEM:OFFS1:LIST:FREQ:STOP {row(stops, stops[-1])}",
+            f":SEM:OFFS1:LIST:BAND {row(rbws, rbws[-1])}",
+            f":SEM:OFFS1:LIST:BAND:IMUL {row(multiples, multiples[-1])}",
+            f":SEM:OFFS1:LIST:STAR:ABS {row(start_abs, start_abs[-1])}",
+            f":SEM:OFFS1:LIST:STOP:ABS {row(stop_abs, stop_abs[-1])}",
+            f":SEM:OFFS1:LIST:STOP:ABS:COUP {row(['OFF'] * len(segments), 'OFF')}",
+            f":SEM:OFFS1:LIST:TEST {row(['ABS'] * len(segments), 'ABS')}",
+            f":SEM:OFFS1:LIST:STAT {row(['ON'] * len(segments), 'OFF')}",
+        )
+        settings = self._read_back("SEM", _SEM_READ_BACK, SEM_AVERAGE_COUNT)
+        wait_s = SEM_AVERAGE_COUNT * (float(settings["sweep_time_s"]) + 2 * sum(
+            self._sem_list(":SEM:OFFS1:LIST:SWE:TIME?")[: len(segments)]))
+        self._check_sem_filters(segments)
+        command = ":FETC:SEM?"
+        values = self._fetch_measurement(command, SEM_RESULT_COUNT, wait_s)
+        settings.update(channel_bandwidth_hz=float(channel_bandwidth_hz), offset_define="CTOC",
+                        offset_rbw_hz=",".join(rbws), offset_rbw_multiple=",".join(multiples),
+                        margin_frequency="peak power of each offset side")
+        return _sem_result(values, len(segments), center_hz, settings)
+
+    def _sem_list(self, command: str) -> list[float]:
+        """An offset-list query (ASCII, 12 values)."""
+        reply = self.session.query(command)
+        return [parse_float(v, command) for v in reply.split(",")]
+
+    def _check_sem_filters(self, segments: tuple[SemSegment, ...]) -> None:
+        """UnexpectedResponse if the instrument's RBW × N differs from a segment's MBW (an RBW
+        it does not have was rounded)."""
+        rbw = self._sem_list(":SEM:OFFS1:LIST:BAND?")
+        multiple = self._sem_list(":SEM:OFFS1:LIST:BAND:IMUL?")
+        for k, seg in enumerate(segments):
+            mbw = rbw[k] * multiple[k]
+            if not np.isclose(mbw, seg.measurement_bandwidth_hz, rtol=1e-6):
+                raise UnexpectedResponse(f"RBW {rbw[k]:g} Hz x {multiple[k]:g}",
+                                         ":SEM:OFFS1:LIST:BAND?",
+                                         f"a Meas BW of {seg.measurement_bandwidth_hz:g} Hz")
+
     def _setup_measurement(self, meas: str, center_hz: float, reference_level_dbm: float,
                            average_count: int, *commands: str) -> None:
         """Select and preset `meas` in SA mode, single measurement, shared centre frequency and
@@ -363,20 +590,33 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
 
     def _run_measurement(self, meas: str, count: int,
                          average_count: int) -> tuple[np.ndarray, dict[str, float | str]]:
-        """Read the settings back, ``:INIT:IMM;*OPC?`` for sweep time × averages, then
-        ``:FETC:<meas>?`` as a binary block of exactly `count` values; errors drained."""
+        """CHP/ACP/OBW: read the settings back, run for sweep time × averages, fetch
+        ``:FETC:<meas>?`` (exactly `count` values)."""
+        settings = self._read_back(meas, _measurement_read_back(meas), average_count)
+        wait_s = float(settings["sweep_time_s"]) * int(average_count)
+        return self._fetch_measurement(f":FETC:{meas}?", count, wait_s), settings
+
+    def _read_back(self, meas: str, pairs: tuple[tuple[str, str], ...], average_count: int,
+                   detector: str = "rms") -> dict[str, float | str]:
+        """The measurement's settings as the instrument reports them: key → query."""
         q = self.session.query
-        settings: dict[str, float | str] = {
-            k: parse_float(q(c), c) for k, c in _measurement_read_back(meas)}
-        settings.update(points=int(settings["points"]), average_count=int(average_count),
-                        detector="rms", measurement=meas, byte_order=self.byte_order)
-        self._initiate_and_wait(float(settings["sweep_time_s"]) * int(average_count))
-        command = f":FETC:{meas}?"
+        settings: dict[str, float | str] = {k: parse_float(q(c), c) for k, c in pairs}
+        for key in ("points", "harmonics"):
+            if key in settings:
+                settings[key] = int(settings[key])
+        settings.update(average_count=int(average_count), detector=detector, measurement=meas,
+                        byte_order=self.byte_order)
+        return settings
+
+    def _fetch_measurement(self, command: str, count: int, wait_s: float) -> np.ndarray:
+        """``:INIT:IMM;*OPC?`` allowing `wait_s` (+ margin), then `command` as a binary block of
+        exactly `count` values; errors drained."""
+        self._initiate_and_wait(wait_s)
         raw = self.session.query_binary(command, self._datatype, self.byte_order == "NORM")
         if raw.size != count:
             raise UnexpectedResponse(f"<{raw.size} values>", command, f"{count} values")
         self.session.check_errors(after=command)
-        return raw.astype(np.float64), settings
+        return raw.astype(np.float64)
 
     # -- IQ capture ------------------------------------------------------------------------
 
@@ -422,6 +662,27 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
         pairs = data.view(np.dtype(f"{data.dtype.byteorder}c{2 * data.dtype.itemsize}"))
         iq = pairs * _PEAK_TO_RMS  # one pass: native-order complex64/128 in rms volts
         return IQCapture(center_frequency_hz=center, sample_rate_hz=rate, iq=iq)
+
+
+def _sem_result(values: np.ndarray, count: int, center_hz: float,
+                settings: dict[str, float | str]) -> SemResult:
+    """`SemResult` from the 82 ``FETC:SEM?`` values: carrier = value 0 (total power reference),
+    offset k at 10 + 10k (peak offset frequency at +4 lower, +9 upper, from the carrier centre
+    with CTOC), minimum margins from 70 (lower, upper per offset)."""
+    offsets = values[SEM_REFERENCE_VALUES:SEM_REFERENCE_VALUES
+                     + SEM_VALUES_PER_OFFSET * MAX_SEM_OFFSETS].reshape(MAX_SEM_OFFSETS, 10)
+    margins = values[-2 * MAX_SEM_OFFSETS:].reshape(MAX_SEM_OFFSETS, 2)[:count]
+    frequencies = offsets[:count][:, [4, 9]]
+    _measured(np.concatenate([values[:1], margins.ravel(), frequencies.ravel()]), ":FETC:SEM?",
+              "a carrier power, margins and frequencies for every enabled offset")
+    return SemResult(
+        carrier_power_dbm=float(values[0]),
+        lower_margin_db=tuple(float(v) for v in margins[:, 0]),
+        upper_margin_db=tuple(float(v) for v in margins[:, 1]),
+        lower_frequency_hz=tuple(center_hz + float(v) for v in frequencies[:, 0]),
+        upper_frequency_hz=tuple(center_hz + float(v) for v in frequencies[:, 1]),
+        settings=settings,
+    )
 
 
 def _aclr_result(values: np.ndarray, offsets: tuple[AclrOffset, ...],

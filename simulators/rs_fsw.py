@@ -39,6 +39,8 @@ display.py, MATLAB_visadev_directSCPI_Specan_IQ_Display.m). Reproduced behaviour
   creating one if there is none [verify]; the driver selects channels by name.
 - Out-of-range numbers are clipped to the limit with -222 queued [verify]; a command of the other
   application is -113.
+- Harmonic distortion, TOI and spectrum emission mask: `simulators.rs_fsw_measurements` (one
+  measurement per Spectrum channel; switching on a power function switches them off).
 Items marked [verify] could not be confirmed against the manual text.
 """
 
@@ -51,8 +53,13 @@ import numpy as np
 
 from simulators import analyzer_measurements as am
 from simulators import spectrum as sp
+from simulators.rs_fsw_measurements import (
+    FswMeasurements,
+    MeasurementState,
+    rs_error,
+    rs_number,
+)
 from simulators.scpi_core import ScpiDevice, ScpiError, parse_bool, parse_enum, parse_number
-from simulators.scpi_parse import STANDARD_ERRORS
 from simulators.signals import ModulatedSignal, Tone
 
 if TYPE_CHECKING:
@@ -130,13 +137,8 @@ def adjust_span_hz(tx_bandwidth_hz: float, offsets_hz: list[float],
     return 2.1 * (offsets_hz[outer] + bandwidths_hz[outer])
 
 
-def _rs(x: float) -> str:
-    """R&S-style numeric response: plain decimal/exponent without a plus sign."""
-    return f"{x:.12g}"
-
-
-def _err(code: int, detail: str) -> ScpiError:
-    return ScpiError(code, f"{STANDARD_ERRORS.get(code, 'Error')};{detail}")
+_rs = rs_number
+_err = rs_error
 
 
 @dataclass
@@ -203,6 +205,7 @@ class _Spectrum(_Channel):
     markers: dict[int, float | None] = field(default_factory=lambda: dict.fromkeys(range(1, 17)))
     marker_trace: dict[int, int] = field(default_factory=lambda: dict.fromkeys(range(1, 17), 1))
     power: _PowerConfig = field(default_factory=_PowerConfig)
+    meas: MeasurementState = field(default_factory=MeasurementState)
     last: _Acquisition | None = None
     frozen: dict[int, sp.SweepResult] = field(default_factory=dict)
 
@@ -255,6 +258,7 @@ class RohdeSchwarzFSW(ScpiDevice):
         self.amplitude_offset_db = float(self.rng.uniform(-0.06, 0.06))
         self.channels: dict[str, _Channel] = {}
         self.active = ""
+        self.meas = FswMeasurements(self, snap_bandwidth)
         self._register()
         self.reset()
 
@@ -364,8 +368,10 @@ class RohdeSchwarzFSW(ScpiDevice):
             raise _err(-213, "measurement in progress")
         ch = self.ch
         if isinstance(ch, _Spectrum):
+            duration = self.meas.sweep_duration_s(ch, self._sweep(ch)[0]
+                                                  * self._sweeps_per_init(ch))
             ch.last = self._acquire(ch)
-            self.start_operation(self._sweep(ch)[0] * self._sweeps_per_init(ch))
+            self.start_operation(duration)
             return
         assert isinstance(ch, _IqAnalyzer)
         ch.last = self._iq_acquire(ch)
@@ -447,6 +453,17 @@ class RohdeSchwarzFSW(ScpiDevice):
 
     def _int(self, args: Args, lo: int, hi: int, default: int) -> int:
         return int(round(self._num(args, "", lo, hi, default)))
+
+    def _trace_query(self, args: Args, x_axis: bool) -> bytes:
+        """TRACe[:DATA][:X]? TRACE<n> | LIST: y (or x) values of a trace, or of the SEM."""
+        ch = self._san()
+        if not args:
+            raise ScpiError(-109)
+        special = self.meas.trace_values(ch, args[0], x_axis)
+        if special is not None:
+            return self.format_values(special)
+        r = self._trace(ch, self._trace_arg(args))
+        return self.format_values(r.frequency_hz if x_axis else r.power_dbm)
 
     def _trace_arg(self, args: Args) -> int:
         if not args:
@@ -584,6 +601,7 @@ class RohdeSchwarzFSW(ScpiDevice):
 
     # ------------------------------------------------------------------ markers
     def _marker_on(self, ch: _Spectrum, m: int) -> float:
+        self.meas.refresh_markers(ch)
         f = ch.markers[m]
         if f is None:
             raise _err(-221, f"marker {m} is off")  # [verify]
@@ -626,15 +644,19 @@ class RohdeSchwarzFSW(ScpiDevice):
 
     # ------------------------------------------------------------------ power functions
     def _set_power_function(self, a: Args, s: Sfx) -> None:
-        self._san().power.function = _POWER_FUNCTIONS[parse_enum(
+        ch = self._san()
+        ch.power.function = _POWER_FUNCTIONS[parse_enum(
             a[0], ["ACPower", "CPOWer", "OBWidth", "OBANdwidth"])]
+        self.meas.deselect(ch)
 
     def _set_power_state(self, a: Args, s: Sfx) -> None:
-        power = self._san().power
+        ch = self._san()
+        power = ch.power
         if not parse_bool(a[0]):
             power.function = None
         elif power.function is None:
             power.function = "ACP"  # [verify]
+            self.meas.deselect(ch)
 
     def _offsets(self, p: _PowerConfig) -> tuple[list[float], list[float]]:
         return p.spacing_hz[:p.pairs], p.bandwidth_hz[:p.pairs]
@@ -777,13 +799,12 @@ class RohdeSchwarzFSW(ScpiDevice):
         c("ABORt", set=lambda a, s: setattr(self, "busy_until", 0.0))
         c("FORMat[:DATA]", set=self._set_format, query=lambda a, s: (
             "ASC,0" if self.data_format == "ASC" else self.data_format))
-        c("TRACe<n>[:DATA]", query=lambda a, s: self.format_values(
-            self._trace(self._san(), self._trace_arg(a)).power_dbm), waits=True)
-        c("TRACe<n>[:DATA]:X", query=lambda a, s: self.format_values(
-            self._trace(self._san(), self._trace_arg(a)).frequency_hz), waits=True)
+        c("TRACe<n>[:DATA]", query=lambda a, s: self._trace_query(a, False), waits=True)
+        c("TRACe<n>[:DATA]:X", query=lambda a, s: self._trace_query(a, True), waits=True)
         self._register_markers()
         self._register_power()
         self._register_iq()
+        self.meas.register()
         c("STATus:QUEStionable:POWer[:EVENt]", query=lambda a, s: str(self.ch.status))
         c("STATus:QUEStionable:POWer:CONDition", query=lambda a, s: str(self.ch.status))
 

@@ -259,24 +259,52 @@ def _coarse_lines(freqs: np.ndarray, power: np.ndarray, max_width_hz: float
     return centre, total
 
 
-def lines_resolved(signal: ModulatedSignal, rbw_hz: float) -> bool:
-    """True when the RBW separates the periodic signal's spectral lines (spacing 1/period at
-    least one RBW): the analyzer then sees steady tones (e.g. a two-tone test), not noise."""
-    return 1.0 / signal.duration_s >= rbw_hz
+#: a spectral line at least this far (dB) above everything else within ±RBW reads as a steady
+#: tone (it dominates the RBW filter's output, nothing beats against it) ...
+STEADY_LINE_DOMINANCE_DB = 10.0
+#: ... if it also stands this far above the typical line around it (the median of its block of
+#: lines): a carrier or IM product, not one line of a noise floor or of a dense OFDM spectrum
+STEADY_LINE_ABOVE_FLOOR_DB = 20.0
+_LINE_BLOCK = 256
+MAX_STEADY_LINES = 4096  # more than this: treat the spectrum as noise-like
 
 
-def resolved_lines(signal: ModulatedSignal, floor_dbc: float = -200.0) -> list[Tone]:
-    """The spectral lines of a periodic signal as tones (those above `floor_dbc`)."""
+@lru_cache(maxsize=16)
+def _steady_mask(signal: ModulatedSignal, rbw_hz: float) -> np.ndarray | None:
+    """Which spectral lines read as steady tones at this RBW (None: none do)."""
     freqs, power = _line_spectrum(signal)
-    keep = power > power.max() * 10.0 ** (floor_dbc / 10.0)
-    return [Tone(float(f), 10.0 * math.log10(float(p)) + 30.0)
-            for f, p in zip(freqs[keep], power[keep], strict=True)]
+    cum = np.concatenate([[0.0], np.cumsum(power)])
+    lo = np.searchsorted(freqs, freqs - rbw_hz, "left")
+    hi = np.searchsorted(freqs, freqs + rbw_hz, "right")
+    others = cum[hi] - cum[lo] - power
+    n_blocks = max(power.size // _LINE_BLOCK, 1)
+    block = np.median(power[:n_blocks * _LINE_BLOCK].reshape(n_blocks, -1), axis=1)
+    floor = block[np.minimum(np.arange(power.size) // _LINE_BLOCK, n_blocks - 1)]
+    mask = ((power > 0) & (power >= 10.0 ** (STEADY_LINE_DOMINANCE_DB / 10.0) * others)
+            & (power >= 10.0 ** (STEADY_LINE_ABOVE_FLOOR_DB / 10.0) * floor))
+    count = int(mask.sum())
+    return mask if 0 < count <= MAX_STEADY_LINES else None
+
+
+def steady_lines(signal: ModulatedSignal, rbw_hz: float) -> list[Tone]:
+    """The lines of a periodic signal that an RBW of `rbw_hz` resolves as steady tones (e.g.
+    the tones and IM products of a two-tone test); the rest of the spectrum is noise-like."""
+    mask = _steady_mask(signal, rbw_hz)
+    if mask is None:
+        return []
+    freqs, power = _line_spectrum(signal)
+    return [Tone(float(f), 10.0 * math.log10(float(w)) + 30.0)
+            for f, w in zip(freqs[mask], power[mask], strict=True)]
 
 
 def modulated_rbw_power_w(signal: ModulatedSignal, x_hz: np.ndarray, rbw_hz: float) -> np.ndarray:
-    """RBW-filtered power (W) of a modulated signal at each display frequency: the Gaussian RBW
-    response summed over the signal's spectral lines (merged to RBW/8 bins for speed)."""
+    """Noise-like RBW-filtered power (W) of a modulated signal at each display frequency: the
+    Gaussian RBW response summed over its spectral lines (merged to RBW/8 bins for speed),
+    without the lines `steady_lines` reads as tones."""
     freqs, power = _line_spectrum(signal)
+    steady = _steady_mask(signal, rbw_hz)
+    if steady is not None:
+        power = np.where(steady, 0.0, power)
     freqs, power = _coarse_lines(freqs, power, rbw_hz / 8.0)
     c = GAUSS_C / rbw_hz**2
     reach = 4.5 * rbw_hz  # exp(-c*reach^2) = 1e-24: nothing visible beyond
@@ -412,7 +440,7 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
     sig = np.zeros(n)
     peak_sig = np.zeros(n)
     reach = 8.0 * s.rbw_hz + bucket  # Gaussian skirt is < -200 dBc beyond this
-    line_tones = [t for m in modulated if lines_resolved(m, s.rbw_hz) for t in resolved_lines(m)]
+    line_tones = [t for m in modulated for t in steady_lines(m, s.rbw_hz)]
     for t in [*tones, *line_tones]:
         if n > 1:
             lo = max(int(math.floor((t.frequency_hz - reach - s.start_hz) / bucket)), 0)
@@ -432,10 +460,9 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
     nd = noise_density_dbm_hz(model, x, s.attenuation_db, s.preamp)
     noise_w = 10.0 ** ((nd + 10.0 * math.log10(ENBW_RATIO * s.rbw_hz)) / 10.0 - 3.0)
     analyzer_noise_w = noise_w
-    noise_like = [m for m in modulated if not lines_resolved(m, s.rbw_hz)]
-    if noise_like:
+    if modulated:
         gain_w = 10.0 ** (gain_db / 10.0)
-        noise_w = noise_w + gain_w * sum(modulated_rbw_power_w(m, x, s.rbw_hz) for m in noise_like)
+        noise_w = noise_w + gain_w * sum(modulated_rbw_power_w(m, x, s.rbw_hz) for m in modulated)
     if s.detector == "NORM":  # Rosenfell: peak where a signal rises and falls, else alternate
         hi_r = _noise_reading(rng, n, "max", v, g, s.average_type, k)
         lo_r = _noise_reading(rng, n, "min", v, g, s.average_type, k)

@@ -605,6 +605,9 @@ class HarmonicsStep(_Step):
     kind: Literal["harmonics"]
     max_harmonic: int = Field(default=3, ge=2, le=MAX_HARMONIC,
                               description="measure H2 up to this order")
+    method: Literal["sweep", "analyzer"] = Field(
+        default="sweep", description="sweep: a narrow peak-detector sweep around each n*f; "
+        "analyzer: the analyzer's own harmonic-distortion measurement")
     span_hz: float = Field(default=1e6, gt=0, le=100e6, description="narrow sweep around n*f")
     rbw_hz: float = Field(default=10e3, gt=0, le=10e6, description="resolution bandwidth")
     reference_level_dbm: float = Field(default=10.0, ge=-100, le=50,
@@ -656,9 +659,10 @@ class TwoToneStep(_Step):
                                         "generator's RMS level is 3.01 dB higher)")
     tone_spacing_hz: float = Field(gt=0, le=MAX_TONE_SPACING_HZ, description="f2 - f1")
     measure_im5: bool = Field(default=True, description="also IM5 at f -+ 2.5 spacings")
-    method: Literal["sweep", "iq"] = Field(
+    method: Literal["sweep", "iq", "analyzer"] = Field(
         default="sweep", description="sweep: one peak-detector sweep over +-3 spacings; iq: "
-        "coherent FFT of an IQ capture of whole waveform periods at 8 x spacing")
+        "coherent FFT of an IQ capture of whole waveform periods at 8 x spacing; analyzer: the "
+        "analyzer's own TOI measurement (tones and IM3 only)")
     rbw_hz: float | None = Field(default=None, gt=0, le=10e6,
                                  description="sweep method: default spacing/100 within "
                                  "[1 kHz, 1 MHz]")
@@ -692,11 +696,16 @@ class TwoToneStep(_Step):
         if lo is not None and hi is not None and lo >= hi:
             problems.append((("extraction_min_input_dbm",), f"must be below "
                              f"extraction_max_input_dbm ({hi:g})", lo))
+        if self.method == "analyzer" and lo is None:
+            problems.append((("extraction_min_input_dbm",), "required with method analyzer: the "
+                             "analyzer's TOI reports no noise floor, so the plan says from which "
+                             "per-tone input the IM3 products stand clear of it", None))
         rated = self.rated_output_power_dbm is not None
         problems += self._limit_needs(self.limits, {
             "imd3_dbc_at_rated_pout": (rated, "needs rated_output_power_dbm"),
-            "imd5_dbc_at_rated_pout": (rated and self.measure_im5,
-                                       "needs rated_output_power_dbm and measure_im5: true"),
+            "imd5_dbc_at_rated_pout": (rated and self.measure_im5 and self.method != "analyzer",
+                                       "needs rated_output_power_dbm, measure_im5: true and "
+                                       "method sweep or iq (the analyzer's TOI has no IM5)"),
         })
         raise_problems("TwoToneStep", problems)
         return self

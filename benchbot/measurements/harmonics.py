@@ -79,6 +79,8 @@ def _sweep_frequency(step: HarmonicsStep, bench: BenchView, ctx: StepContext, fi
 def measure_point(step: HarmonicsStep, bench: BenchView, frequency_hz: float
                   ) -> dict[str, float | np.ndarray]:
     """The fundamental and each harmonic, at the DUT output plane, at one drive level."""
+    if step.method == "analyzer":
+        return analyzer_point(step, bench, frequency_hz)
     fundamental_dbm, _ = read_tone(step, bench, frequency_hz)
     powers, floors = [], []
     for n in step.orders():
@@ -89,6 +91,21 @@ def measure_point(step: HarmonicsStep, bench: BenchView, frequency_hz: float
     return {"output_power_dbm": fundamental_dbm, "harmonic_power_dbm": harmonic,
             "harmonic_dbc": harmonic - fundamental_dbm,
             "harmonic_noise_floor_dbm": np.asarray(floors)}
+
+
+def analyzer_point(step: HarmonicsStep, bench: BenchView, frequency_hz: float
+                   ) -> dict[str, float | np.ndarray]:
+    """The analyzer's own harmonics measurement, its dBc moved to the DUT output plane by the
+    path-loss difference between n·f and f (the measurement reports no noise floor: NaN)."""
+    result = bench.analyzer.measure_harmonics(frequency_hz, step.max_harmonic,
+                                              step.reference_level_dbm)
+    loss = bench.loss(ROLE_ANALYZER)
+    loss_f = float(loss.loss_db_at(frequency_hz))
+    fundamental_dbm = result.fundamental_dbm + loss_f
+    dbc = np.array([result.harmonics_dbc[n - 2] + float(loss.loss_db_at(n * frequency_hz))
+                    - loss_f for n in step.orders()])
+    return {"output_power_dbm": fundamental_dbm, "harmonic_power_dbm": fundamental_dbm + dbc,
+            "harmonic_dbc": dbc, "harmonic_noise_floor_dbm": np.full(dbc.size, np.nan)}
 
 
 def read_tone(step: HarmonicsStep, bench: BenchView, tone_hz: float) -> tuple[float, float]:
@@ -115,9 +132,10 @@ def evaluate_row(step: HarmonicsStep, frequency_hz: float, row: dict[str, np.nda
     out = []
     for j, n in enumerate(step.orders()):
         k = int(np.nanargmax(dbc[:, j])) if np.any(np.isfinite(dbc[:, j])) else 0
-        note = (f"worst H{n} over {len(pin)} levels (at Pin = {pin[k]:g} dBm); narrow sweep "
-                f"{step.span_hz:g} Hz, RBW {step.rbw_hz:g} Hz, peak detector, path loss at "
-                f"{n}f")
+        how = ("the analyzer's harmonics measurement" if step.method == "analyzer" else
+               f"narrow sweep {step.span_hz:g} Hz, RBW {step.rbw_hz:g} Hz, peak detector")
+        note = f"worst H{n} over {len(pin)} levels (at Pin = {pin[k]:g} dBm); {how}, path loss " \
+               f"at {n}f"
         if snr[k, j] < NOISE_MARGIN_DB:
             note += (f"; at the noise floor there ({snr[k, j]:.1f} dB above the trace median):"
                      " an upper bound")

@@ -24,6 +24,7 @@ an extrapolation the DUT does not follow).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,7 +159,7 @@ def _sweep_frequency(step: TwoToneStep, bench: BenchView, ctx: StepContext, fi: 
 
     def measure(pi: int) -> dict[str, float]:
         point, trace = measure_point(step, bench, frequency_hz)
-        traces[:] = [trace]
+        traces[:] = [trace] if trace is not None else []
         point.update(read_supplies(bench.supplies))
         return point
 
@@ -172,9 +173,11 @@ def _sweep_frequency(step: TwoToneStep, bench: BenchView, ctx: StepContext, fi: 
 
 
 def measure_point(step: TwoToneStep, bench: BenchView, frequency_hz: float
-                  ) -> tuple[dict[str, float], Spectrum]:
-    """Tones and products at the DUT output plane, with IMD per side, from one sweep or one
-    IQ capture (``step.method``)."""
+                  ) -> tuple[dict[str, float], Spectrum | None]:
+    """Tones and products at the DUT output plane, with IMD per side, from one sweep, one IQ
+    capture or the analyzer's TOI measurement (``step.method``)."""
+    if step.method == "analyzer":
+        return analyzer_point(step, bench, frequency_hz), None
     if step.method == "iq":
         spectrum = iq_spectrum(step, bench, frequency_hz)
         half = 1.5 * step.tone_spacing_hz / 2 / iq_periods(step)  # ±1.5 FFT bins
@@ -190,6 +193,23 @@ def measure_point(step: TwoToneStep, bench: BenchView, frequency_hz: float
         point[f"{name}_dbm"] = spectrum.read(f_hz, half) + float(loss.loss_db_at(f_hz))
     point.update(imd_columns(point, step.measure_im5))
     return point, spectrum
+
+
+def analyzer_point(step: TwoToneStep, bench: BenchView, frequency_hz: float
+                   ) -> dict[str, float]:
+    """The analyzer's own TOI measurement, each reading moved to the DUT output plane with the
+    path loss at its own frequency (no noise floor or IM5 from it: NaN)."""
+    result = bench.analyzer.measure_toi(frequency_hz, step.tone_spacing_hz,
+                                        step.reference_level_dbm)
+    loss = bench.loss(ROLE_ANALYZER)
+    readings = {"tone_lower": result.lower_tone_dbm, "tone_upper": result.upper_tone_dbm,
+                "im3_lower": result.lower_im3_dbm, "im3_upper": result.upper_im3_dbm}
+    point = {"noise_floor_dbm": math.nan}
+    for name in products(step):
+        f_hz = frequency_hz + PRODUCTS[name] * step.tone_spacing_hz
+        point[f"{name}_dbm"] = readings.get(name, math.nan) + float(loss.loss_db_at(f_hz))
+    point.update(imd_columns(point, step.measure_im5))
+    return point
 
 
 @dataclass(frozen=True)
@@ -300,9 +320,12 @@ def extraction_mask(step: TwoToneStep, row: dict[str, np.ndarray]) -> tuple[np.n
         mask &= pin >= step.extraction_min_input_dbm - 1e-9
         how.append(f">= {step.extraction_min_input_dbm:g} dBm")
     floor = row["noise_floor_dbm"] + IM_MIN_SNR_DB
-    with np.errstate(invalid="ignore"):
-        mask &= (row["im3_lower_dbm"] >= floor) & (row["im3_upper_dbm"] >= floor)
-    how.append(f"IM3 >= noise floor + {IM_MIN_SNR_DB:g} dB")
+    if np.all(np.isnan(floor)):  # the analyzer's TOI measurement reports no noise floor
+        how.append("no noise-floor check (analyzer TOI)")
+    else:
+        with np.errstate(invalid="ignore"):
+            mask &= (row["im3_lower_dbm"] >= floor) & (row["im3_upper_dbm"] >= floor)
+        how.append(f"IM3 >= noise floor + {IM_MIN_SNR_DB:g} dB")
     return mask, ", ".join(how)
 
 

@@ -8,7 +8,9 @@ Amplitudes are power waves r = sqrt(P/1 W), so the Rapp equations hold in any co
     A(r) = G·r / (1 + (G·r/Vsat)^(2p))^(1/(2p)),     Vsat = sqrt(Psat) (the asymptote)
     Φ(r) = Φmax · u^q / (1 + u^q),   u = G·r/Vsat,  q = 2p     (phase *advance*, radians > 0)
 
-Psat follows the drain supply, Psat(V) = Psat_nom + 20·log10(V/V_nom). Unpowered, the amplifier
+Optionally a small-signal cubic term x·(1 − |x|²/P_IIP3) precedes the limiter (`cubic_iip3_dbm`):
+IM3 then rises 3:1 at low drive with OIP3 = IIP3 + G, as a class-AB PA's does, and P1dB is found
+numerically. Psat follows the drain supply, Psat(V) = Psat_nom + 20·log10(V/V_nom). Unpowered, the amplifier
 is a -30 dB feed-through. Above `max_rf_input_dbm` it is damaged: gain -20 dB, Psat -10 dB.
 """
 
@@ -54,6 +56,10 @@ class PowerAmplifier:
     memory_echo_ratio: float = 0.0
     memory_echo_delay_s: float = 1.0e-9
     memory_echo_phase_deg: float = 90.0
+    #: per-tone input IP3 of a small-signal cubic term ahead of the Rapp limiter (reference §3.1
+    #: cubic polynomial, a3 = -a1/A_IIP3²): IM3 rising 3:1 at low drive as a class-AB PA's does
+    #: (Rapp alone has no cubic term: its IM3 rises 5:1). None: pure Rapp.
+    cubic_iip3_dbm: float | None = None
     max_rf_input_dbm: float = 12.0
     supply_channel: int = 1
     damaged: bool = False
@@ -75,6 +81,8 @@ class PowerAmplifier:
                 known[k] = int(v)
             elif k == "damaged":
                 known[k] = bool(v)
+            elif k == "cubic_iip3_dbm":
+                known[k] = None if v is None else float(v)
             else:
                 known[k] = float(v)
         return cls(**known)
@@ -98,9 +106,26 @@ class PowerAmplifier:
         """Below 10 % of the nominal drain voltage the transistor does not amplify."""
         return supply_v is None or supply_v >= 0.1 * self.nominal_supply_v
 
+    def cubic_factor(self, pin_w: np.ndarray) -> np.ndarray:
+        """Amplitude factor of the cubic term at instantaneous input powers `pin_w` (W):
+        1 - P/P_IIP3, held at its peak beyond P = P_IIP3/3 (the output amplitude stays at the
+        polynomial's maximum there, so the characteristic never folds back); 1 without it."""
+        p = np.asarray(pin_w, dtype=float)
+        if self.cubic_iip3_dbm is None:
+            return np.ones_like(p)
+        u = p / dbm_to_w(self.cubic_iip3_dbm)
+        return np.where(u <= 1.0 / 3.0, 1.0 - u,
+                        (2.0 / 3.0) * np.sqrt(1.0 / (3.0 * np.maximum(u, 1e-300))))
+
+    def _effective_input_dbm(self, pin_dbm: float) -> float:
+        """The CW input power the Rapp limiter sees after the cubic term."""
+        factor = float(self.cubic_factor(np.array(dbm_to_w(pin_dbm))))
+        return pin_dbm + 20.0 * math.log10(factor)
+
     def _drive(self, pin_dbm: float, f_hz: float, supply_v: float | None) -> float:
-        """Normalised drive u = G·r/Vsat (1 at the Rapp knee)."""
-        return 10.0 ** ((pin_dbm + self.small_signal_gain_db(f_hz) - self.psat_at_dbm(supply_v))
+        """Normalised drive u = G·r/Vsat (1 at the Rapp knee), after the cubic term."""
+        pin_eff = self._effective_input_dbm(pin_dbm)
+        return 10.0 ** ((pin_eff + self.small_signal_gain_db(f_hz) - self.psat_at_dbm(supply_v))
                         / 20.0)
 
     # ------------------------------------------------------------------ AM-AM / AM-PM
@@ -112,7 +137,7 @@ class PowerAmplifier:
         u = self._drive(pin_dbm, f_hz, supply_v)
         # 20·log10 of the compression factor (1 + u^2p)^(-1/2p)
         compression_db = (10.0 / p) * math.log10(1.0 + u ** (2 * p))
-        return pin_dbm + self.small_signal_gain_db(f_hz) - compression_db
+        return self._effective_input_dbm(pin_dbm) + self.small_signal_gain_db(f_hz) - compression_db
 
     def am_pm_rad(self, pin_dbm: float, f_hz: float, supply_v: float | None = None) -> float:
         """AM-PM phase advance (rad) vs small signal; tends to am_pm_max_deg in saturation."""
@@ -145,13 +170,16 @@ class PowerAmplifier:
         r = np.asarray(r_in, dtype=float)
         if not self.is_powered(supply_v):
             return np.full(r.shape, 10.0 ** (FEEDTHROUGH_DB / 20.0), dtype=complex)
+        cubic = None if self.cubic_iip3_dbm is None else self.cubic_factor(r * r)
+        if cubic is not None:
+            r = r * cubic
         p = self.rapp_smoothness
         g = 10.0 ** (self.small_signal_gain_db(f_hz) / 20.0)
         u2 = (g * g / dbm_to_w(self.psat_at_dbm(supply_v))) * (r * r)  # u^2, u = G·r/Vsat
         uq = u2 * u2 if p == 2.0 else u2**p  # u^(2p)
         am = g / (np.sqrt(np.sqrt(1.0 + uq)) if p == 2.0 else (1.0 + uq) ** (1.0 / (2 * p)))
         pm = math.radians(self.am_pm_max_deg) * uq / (1.0 + uq)
-        return am * np.exp(1j * pm)
+        return (am if cubic is None else am * cubic) * np.exp(1j * pm)
 
     def mean_supply_current_a(self, pin_w: np.ndarray, f_hz: float,
                               supply_v: float | None = None) -> float:
@@ -177,9 +205,21 @@ class PowerAmplifier:
         return (10.0 ** (p / 10.0) - 1.0) ** (1.0 / (2.0 * p))
 
     def p1db_output_dbm(self, f_hz: float, supply_v: float | None = None) -> float:
-        """Closed form: 1 dB compression when (1+u^2p)^(1/2p) = 10^(1/20), i.e.
-        u = x = (10^(p/10) - 1)^(1/2p), so OP1dB = Psat + 20·log10(x) - 1 dB (independent of G)."""
-        return self.psat_at_dbm(supply_v) + 20.0 * math.log10(self._x1db()) - 1.0
+        """Pure Rapp, closed form: 1 dB compression when (1+u^2p)^(1/2p) = 10^(1/20), i.e.
+        u = x = (10^(p/10) - 1)^(1/2p), so OP1dB = Psat + 20·log10(x) - 1 dB (independent of G).
+        With the cubic term: the input where the gain is G - 1 dB, by bisection (the gain falls
+        monotonically with drive)."""
+        if self.cubic_iip3_dbm is None:
+            return self.psat_at_dbm(supply_v) + 20.0 * math.log10(self._x1db()) - 1.0
+        g0 = self.small_signal_gain_db(f_hz)
+        lo, hi = -60.0, self.cubic_iip3_dbm
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            if g0 - (self.output_power_dbm(mid, f_hz, supply_v) - mid) < 1.0:
+                lo = mid
+            else:
+                hi = mid
+        return self.output_power_dbm(lo, f_hz, supply_v)
 
     def p1db_input_dbm(self, f_hz: float, supply_v: float | None = None) -> float:
         """IP1dB = OP1dB - (G(f) - 1)."""

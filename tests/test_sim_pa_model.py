@@ -118,3 +118,30 @@ def test_damage_reduces_gain_and_psat(pa: PowerAmplifier) -> None:
     pa.damaged = True
     assert pa.small_signal_gain_db(FC) == pytest.approx(8.0)
     assert pa.output_power_dbm(0.0, FC) < healthy - 15.0
+
+
+def test_cubic_term_gives_the_3_to_1_intercept_of_its_iip3() -> None:
+    """Two equal tones through the envelope model at low drive: IM3/tone = 2·(Pin − IIP3) dB
+    (reference §3.1: a3 = −a1/A_IIP3², per-tone powers), so OIP3 = IIP3 + G."""
+    pa = PowerAmplifier(cubic_iip3_dbm=16.0, psat_dbm=34.0)
+    n = 4096
+    k = np.arange(n)
+    for pin_dbm in (-30.0, -25.0):
+        amp = math.sqrt(dbm_to_w(pin_dbm))  # per tone, sqrt(W)
+        x = amp * (np.exp(2j * np.pi * 3 * k / n) + np.exp(2j * np.pi * 5 * k / n))
+        y = x * pa.envelope_gain(np.abs(x), FC)
+        spectrum = np.abs(np.fft.fft(y) / n) ** 2
+        imd3_db = 10 * math.log10(spectrum[7] / spectrum[5])  # 2·f2 − f1 over the f2 tone
+        assert imd3_db == pytest.approx(2 * (pin_dbm - 16.0), abs=0.1)
+
+
+def test_cubic_term_compression_point_and_no_fold_back() -> None:
+    pa = PowerAmplifier(cubic_iip3_dbm=16.0, psat_dbm=34.0)
+    ip1 = pa.p1db_input_dbm(FC)
+    assert pa.output_power_dbm(ip1, FC) - ip1 == pytest.approx(pa.small_signal_gain_db(FC) - 1,
+                                                                abs=1e-6)
+    pins = np.arange(-20.0, 30.0, 0.25)
+    pout = np.array([pa.output_power_dbm(p, FC) for p in pins])
+    assert np.all(np.diff(pout) >= -1e-9)  # held at the cubic's peak: never folds back
+    factor = pa.cubic_factor(np.array([dbm_to_w(16.0) / 3 * (1 - 1e-9), dbm_to_w(16.0) / 3]))
+    assert factor[0] == pytest.approx(factor[1], rel=1e-6)

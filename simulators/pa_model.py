@@ -10,8 +10,9 @@ Amplitudes are power waves r = sqrt(P/1 W), so the Rapp equations hold in any co
 
 Optionally a small-signal cubic term x·(1 − |x|²/P_IIP3) precedes the limiter (`cubic_iip3_dbm`):
 IM3 then rises 3:1 at low drive with OIP3 = IIP3 + G, as a class-AB PA's does, and P1dB is found
-numerically. Psat follows the drain supply, Psat(V) = Psat_nom + 20·log10(V/V_nom). Unpowered, the amplifier
-is a -30 dB feed-through. Above `max_rf_input_dbm` it is damaged: gain -20 dB, Psat -10 dB.
+numerically. Psat follows the drain supply, Psat(V) = Psat_nom + 20·log10(V/V_nom). Unpowered,
+the amplifier is a -30 dB feed-through. Above `max_rf_input_dbm` it is damaged: gain -20 dB,
+Psat -10 dB.
 """
 
 from __future__ import annotations

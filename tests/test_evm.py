@@ -8,6 +8,8 @@ also the per-RE SNR, hence the expected EVM is 100/sqrt(snr) %.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,44 @@ def test_equalizer_reports_the_channel(wf: NRWaveform) -> None:
 def test_wrong_sample_rate_is_rejected(wf: NRWaveform) -> None:
     with pytest.raises(ValueError, match="below the waveform's native rate"):
         measure_evm(wf.iq, 0.5 * wf.sample_rate_hz, wf)
+
+
+def plain_ofdm(w: NRWaveform, grid: np.ndarray) -> np.ndarray:
+    """CP-OFDM of ``grid`` without shaping (what generate_nr builds with wola_cp_fraction=0, x1)."""
+    out = []
+    for row, cp in zip(grid, w.cp_lengths, strict=True):
+        freq = np.zeros(w.fft_size, complex)
+        freq[w.fft_bins] = row
+        body = np.fft.ifft(freq)
+        out.append(np.concatenate((body[w.fft_size - int(cp):], body)))
+    return np.concatenate(out)
+
+
+def test_evm_counts_pdsch_data_only() -> None:
+    """Errors on DM-RS and PDCCH REs do not enter the EVM (38.104 Annex B: PDSCH REs).
+
+    The error on those REs is ``±0.5 I`` (an amplitude error: Y I* stays real and positive, so
+    the data-aided CFO is unbiased), the sign alternating down each subcarrier so that the
+    equaliser's sum of Y I* over the symbols is unchanged (every subcarrier holds an even number
+    of non-data REs): the data EVM stays ideal while the DM-RS and PDCCH EVMs read 50 %.
+    """
+    w = generate_nr(10, 15, "NR-FR1-TM3.1a", n_slots=4, seed=5, wola_cp_fraction=0.0)
+    ofdm = plain_ofdm(w, w.grid)
+    s = np.vdot(ofdm, w.iq) / np.vdot(ofdm, ofdm)
+    np.testing.assert_allclose(s * ofdm, w.iq, atol=1e-9)
+    other = (w.qm > 0) & ~w.pdsch_data_mask
+    rank = np.cumsum(other, axis=0) - 1  # order of each non-data RE down its subcarrier
+    err = np.where(other, 0.5 * w.grid * np.where(rank % 2 == 0, 1.0, -1.0), 0.0)
+    assert np.all(np.sum(other, axis=0) % 2 == 0)
+    rx = w.iq + s * plain_ofdm(w, err)
+    r = measure_evm(rx, w.sample_rate_hz, w)
+    assert r.evm_pct < 0.3
+    assert r.evm_by_modulation_pct.keys() == {"256QAM"}  # QPSK DM-RS/PDCCH are not PDSCH data
+    for name in ("PDSCH DM-RS", "PDCCH", "PDCCH DM-RS"):
+        assert r.evm_by_channel_pct[name] == pytest.approx(50.0, abs=0.1), name
+    assert r.evm_by_channel_pct["PDSCH"] == pytest.approx(r.evm_pct)
+    assert r.n_res_used == int(w.pdsch_data_mask.sum())
+    # a reference without the RE map counts every RE: ~sqrt(share of non-data REs) * 50 %
+    share = other.sum() / (w.qm > 0).sum()
+    flat = measure_evm(rx, w.sample_rate_hz, dataclasses.replace(w, re_channel=None))
+    assert flat.evm_pct == pytest.approx(50 * np.sqrt(share), rel=0.02) and flat.evm_pct > 10

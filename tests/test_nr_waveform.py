@@ -9,6 +9,7 @@ from benchbot.analysis.evm import measure_evm
 from benchbot.waveforms import (
     MODULATIONS,
     N_RB_TABLE,
+    TEST_MODELS,
     NRWaveform,
     Numerology,
     bw_config_hz,
@@ -21,6 +22,16 @@ from benchbot.waveforms import (
     qam_map,
     resample_iq,
     tdd_pattern,
+)
+from benchbot.waveforms.nr import (
+    RE_PDCCH,
+    RE_PDCCH_DMRS,
+    RE_PDSCH,
+    RE_PDSCH_DMRS,
+    TEST_MODEL_SPLIT,
+    gold_sequence,
+    pdsch_dmrs_symbols,
+    split_target_prbs,
 )
 
 TC = 1.0 / (480e3 * 4096)  # 38.211 §4.1
@@ -328,3 +339,131 @@ def test_metadata_and_papr() -> None:
     assert m["test_model"] == "NR-FR1-TM3.1" and "DDDDDDDSUU" in m["tdd_pattern"]
     assert "mean power 1" in m["normalisation"] and "WOLA" in m["shaping"]
     assert m["n_dl_symbols"] == 28 and m["n_symbols"] == 28  # slots 0-1 are D slots
+
+
+# --- test-model structure (38.141-1 §4.9.2.2): CORESET/PDCCH, PDSCH DM-RS, PDSCH EPRE ----------
+
+def gold_literal(c_init: int, length: int) -> np.ndarray:
+    """38.211 §5.2.1 written out bit by bit (the reference for the vectorised generator)."""
+    x1 = [1] + [0] * 30
+    x2 = [(c_init >> i) & 1 for i in range(31)]
+    for n in range(length + 1600):
+        x1.append((x1[n + 3] + x1[n]) % 2)
+        x2.append((x2[n + 3] + x2[n + 2] + x2[n + 1] + x2[n]) % 2)
+    return np.array([(x1[n + 1600] + x2[n + 1600]) % 2 for n in range(length)])
+
+
+def qpsk_of(c: np.ndarray) -> np.ndarray:
+    """38.211 §7.4.1.1.1: r(m) = ((1 - 2c(2m)) + j(1 - 2c(2m+1))) / sqrt(2)."""
+    return ((1 - 2 * c[0::2]) + 1j * (1 - 2 * c[1::2])) / np.sqrt(2)
+
+
+def test_gold_sequence_matches_38211() -> None:
+    for c_init in (0, 1, 12345678, 2**31 - 1):
+        np.testing.assert_array_equal(gold_sequence(c_init, 300), gold_literal(c_init, 300))
+    both = gold_sequence(np.array([5, 77]), 64)
+    np.testing.assert_array_equal(both[1], gold_literal(77, 64))
+
+
+def test_dmrs_positions_table_7_4_1_1_2_3() -> None:
+    assert pdsch_dmrs_symbols(14) == (2, 11)  # full slot, pos1: l0 and l1 = 11
+    assert pdsch_dmrs_symbols(12) == (2, 9) and pdsch_dmrs_symbols(10) == (2, 9)
+    assert pdsch_dmrs_symbols(6) == (2,) and pdsch_dmrs_symbols(8) == (2, 7)
+    assert pdsch_dmrs_symbols(14, additional_position=0) == (2,)
+    assert pdsch_dmrs_symbols(2) == ()
+
+
+@pytest.fixture(scope="module")
+def tm31a() -> NRWaveform:
+    """5 MHz / 15 kHz (25 RB) TM3.1a, slots 0-1, cell ID 1."""
+    return generate_nr(5, 15, "NR-FR1-TM3.1a", n_slots=2, seed=9)
+
+
+def test_pdsch_dmrs_known_case(tm31a: NRWaveform) -> None:
+    """Slot 1, symbol 11: DM-RS on every even subcarrier, sequence from c_init of §7.4.1.1.1."""
+    w, n_sc = tm31a, tm31a.n_subcarriers
+    ch = w.re_channel.reshape(2, 14, n_sc)
+    for slot in range(2):
+        rows = [sym for sym in range(14) if np.any(ch[slot, sym] == RE_PDSCH_DMRS)]
+        assert rows == [2, 11]
+        for sym in rows:
+            assert np.all(ch[slot, sym, 0::2] == RE_PDSCH_DMRS)
+            assert np.all(ch[slot, sym, 1::2] == RE_PDSCH)  # 1 CDM group without data
+    n_id, n_s, sym = 1, 1, 11
+    c_init = (2**17 * (14 * n_s + sym + 1) * (2 * n_id + 1) + 2 * n_id) % 2**31
+    expected = qpsk_of(gold_literal(c_init, n_sc))
+    np.testing.assert_allclose(w.grid[14 + 11, 0::2], expected, atol=1e-12)
+    assert w.qm[14 + 11, 0] == 2 and w.qm[14 + 11, 1] == 8
+    other = generate_nr(5, 15, "NR-FR1-TM3.1a", n_slots=2, seed=9, n_cell_id=7)
+    assert not np.allclose(other.grid[14 + 11, 0::2], expected)  # N_ID enters the seed
+
+
+def test_coreset_pdcch_is_qpsk(tm31a: NRWaveform) -> None:
+    w, n_sc = tm31a, tm31a.n_subcarriers
+    ch = w.re_channel.reshape(2, 14, n_sc)
+    grid = w.grid.reshape(2, 14, n_sc)
+    pdcch = ch == RE_PDCCH
+    assert np.all(pdcch.any(axis=2)[:, :2]) and not pdcch[:, 2:].any()  # symbols 0-1 only
+    assert not pdcch[:, :, 36:].any()  # 1 CCE = RBs 0-2
+    np.testing.assert_array_equal(ch[:, :2, 1:36:4], RE_PDCCH_DMRS)  # k = 12n + 4k' + 1
+    pts = grid[pdcch]
+    np.testing.assert_allclose(np.abs(pts.real), 1 / np.sqrt(2), atol=1e-12)  # QPSK at 0 dB
+    np.testing.assert_allclose(np.abs(pts.imag), 1 / np.sqrt(2), atol=1e-12)
+    assert np.all(w.qm.reshape(ch.shape)[pdcch] == 2)
+    # PDCCH DM-RS, slot 1 symbol 0: r_l(3n + k') with c_init of §7.4.1.3.1 (no n_SCID term)
+    c_init = (2**17 * (14 * 1 + 0 + 1) * (2 * 1 + 1) + 2 * 1) % 2**31
+    np.testing.assert_allclose(grid[1, 0, 1:36:4], qpsk_of(gold_literal(c_init, 18)),
+                               atol=1e-12)
+    # the rest of symbols 0-1 is PDSCH (256QAM); PRBs 0-2 carry PDSCH from symbol 2
+    assert np.all(ch[:, :2, 36:] == RE_PDSCH) and np.all(w.qm.reshape(ch.shape)[:, :2, 36:] == 8)
+    assert np.all(np.isin(ch[:, 2:, :36], (RE_PDSCH, RE_PDSCH_DMRS)))
+
+
+def test_tdd_special_slot_structure() -> None:
+    w = generate_nr(10, 30, "NR-FR1-TM1.1", n_slots=8, seed=1, duplex="TDD")  # S = 6D:4G:4U
+    ch = w.re_channel.reshape(8, 14, -1)
+    assert [s for s in range(14) if np.any(ch[7, s] == RE_PDSCH_DMRS)] == [2]
+    assert np.all(ch[7, 6:] == 0) and np.any(ch[7, :2] == RE_PDCCH)
+    w15 = generate_nr(10, 15, "NR-FR1-TM1.1", n_slots=4, seed=1, duplex="TDD")  # S = 10D
+    ch15 = w15.re_channel.reshape(4, 14, -1)
+    assert [s for s in range(14) if np.any(ch15[3, s] == RE_PDSCH_DMRS)] == [2, 9]
+    m = w15.metadata()
+    assert m["n_res_pdsch"] == int(w15.pdsch_data_mask.sum()) and m["n_cell_id"] == 1
+    assert m["n_res_pdsch_dmrs"] == int(np.sum(w15.re_channel == RE_PDSCH_DMRS))
+
+
+@pytest.mark.parametrize("model", ["NR-FR1-TM1.1", "NR-FR1-TM3.1", "NR-FR1-TM3.1a"])
+def test_full_allocation_models_are_0db(model: str) -> None:
+    w = generate_nr(10, 30, model, n_slots=2, seed=4)
+    data = w.pdsch_data_mask
+    assert np.all(w.qm[data] == MODULATIONS[TEST_MODELS[model]])
+    ref = np.abs(w.grid[~data & (w.qm > 0)]) ** 2  # DM-RS and PDCCH: QPSK at 0 dB
+    np.testing.assert_allclose(ref, 1.0, atol=1e-12)
+    assert np.mean(np.abs(w.grid[data]) ** 2) == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("model", list(TEST_MODEL_SPLIT))
+def test_boosted_deboosted_models_keep_0db_mean(model: str) -> None:
+    """TM3.2 (16QAM at -3 dB) / TM3.3 (QPSK at -6 dB) + boosted QPSK: mean EPRE 0 dB."""
+    share, target_db = TEST_MODEL_SPLIT[model]
+    nrb = 51
+    w = generate_nr(20, 30, model, n_slots=1, seed=2)
+    target, balance_db = split_target_prbs(nrb, share, target_db)
+    n_t = target.size
+    assert balance_db == pytest.approx(
+        10 * np.log10((nrb - 3 - 10 ** (target_db / 10) * n_t) / (nrb - 3 - n_t)))
+    data = w.pdsch_data_mask
+    prb = np.arange(w.n_subcarriers) // 12
+    in_target = np.isin(prb, target)[None, :] & data
+    other = ~np.isin(prb, target)[None, :] & (prb >= 3)[None, :] & data
+    assert np.all(w.qm[in_target] == MODULATIONS[TEST_MODELS[model]])
+    assert np.all(w.qm[other] == 2)  # the balancing PDSCH is QPSK: constant modulus
+    np.testing.assert_allclose(np.abs(w.grid[other]) ** 2, 10 ** (balance_db / 10), rtol=1e-12)
+    assert 10 * np.log10(np.mean(np.abs(w.grid[in_target]) ** 2)) == pytest.approx(
+        target_db, abs=0.1)
+    # DM-RS follow their PDSCH's EPRE (beta_DMRS = 0 dB)
+    dmrs = w.re_channel == RE_PDSCH_DMRS
+    np.testing.assert_allclose(np.abs(w.grid[dmrs & np.isin(prb, target)[None, :]]) ** 2,
+                               10 ** (target_db / 10), rtol=1e-12)
+    mean_re = np.mean(np.abs(w.grid[w.qm > 0]) ** 2)
+    assert mean_re == pytest.approx(1.0, abs=0.02)

@@ -10,11 +10,17 @@ Follows TS 38.104 Annex B / TS 38.101-1 Annex F (rf-measurements-and-scpi.md §1
 3. CP removal and FFT at two EVM-window positions, ``CP/2 - W/2`` and ``CP/2 + W/2`` samples into
    the CP (``W = window_fraction * normal CP``), with the window advance compensated as a
    linear phase so both positions see the same channel;
-4. per-subcarrier zero-forcing equalizer ``H_k = sum_l Y I* / sum_l |I|^2`` estimated from the
-   known reference symbols of all captured symbols (not from DM-RS only);
-5. ``EVM = sqrt(sum |Z - I|^2 / sum |I|^2)`` over all REs; the larger of the two window
-   positions is reported (38.104 Annex B). Per-slot power averaging over all captured symbols equals
-   this RMS over all REs because every slot has the same REs.
+4. per-subcarrier zero-forcing equalizer ``H_k = sum_l Y I* / sum_l |I|^2`` estimated from all
+   known REs of all captured symbols (PDSCH DM-RS, PDCCH and its DM-RS, and the known PDSCH
+   data: the reference grid is known exactly, so this is the lowest-noise estimate; 38.104
+   Annex B lets the equaliser use the reference signals, a DM-RS-only estimate would add
+   estimation noise to the EVM);
+5. ``EVM = sqrt(sum |Z - I|^2 / sum |I|^2)`` over the **PDSCH data REs** only
+   (``reference.pdsch_data_mask``: not DM-RS, not PDCCH; 38.104 Annex B / 38.141-1 §6.5.3), per
+   modulation over the PDSCH REs of that modulation; the larger of the two window positions is
+   reported (38.104 Annex B). This RMS over all captured data REs is the power-weighted
+   average of the per-slot EVMs. The EVM of DM-RS and PDCCH REs is reported separately
+   (``evm_by_channel_pct``), for diagnosis.
 
 Not done: carrier-leakage/IQ-offset removal (UE), sample-clock offset, per-symbol phase tracking,
 resampling beyond bringing a capture to the native rate (``match_reference_rate``).
@@ -27,12 +33,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
-from benchbot.waveforms.nr import QM_NAMES, NRWaveform, match_reference_rate
+from benchbot.waveforms.nr import (
+    QM_NAMES,
+    RE_CHANNEL_NAMES,
+    NRWaveform,
+    match_reference_rate,
+)
 
 METHOD = (
     "EVM per TS 38.104 Annex B / 38.101-1 Annex F (simplified): xcorr timing, CP + data-aided "
     "CFO correction, FFT at CP/2 -+ W/2, per-subcarrier ZF equalizer from the known reference "
-    "averaged over all captured symbols, RMS EVM over all REs, worst of the two window positions."
+    "averaged over all captured symbols, RMS EVM over the PDSCH data REs (DM-RS and PDCCH "
+    "excluded), worst of the two window positions."
 )
 
 
@@ -52,6 +64,9 @@ class EvmResult:
     evm_per_window_pct: tuple[float, float]
     n_symbols_used: int
     method: str = field(default=METHOD)
+    n_res_used: int = 0  # PDSCH data REs in the EVM (all captured symbols)
+    #: RMS EVM of each RE type (``RE_CHANNEL_NAMES``: PDSCH, PDSCH DM-RS, PDCCH, PDCCH DM-RS)
+    evm_by_channel_pct: dict[str, float] = field(default_factory=dict)
 
 
 def _coarse_timing(rx: np.ndarray, ref: NRWaveform, max_lag: int) -> int:
@@ -145,37 +160,57 @@ def measure_evm(
     for advance in (centre + w_len // 2, centre - (w_len - w_len // 2)):
         y, used = _demod(rx_c, reference, lag, np.clip(advance, 0, cp))
         results.append(_evm_from_grid(y, used, reference))
-    pos = int(results[1][0] > results[0][0])
-    evm, by_mod, per_sym, per_sc, h, n_used = results[pos]
+    pos = int(results[1].evm_pct > results[0].evm_pct)
+    g = results[pos]
     return EvmResult(
-        evm_pct=evm, evm_by_modulation_pct=by_mod, evm_per_symbol_pct=per_sym,
-        evm_per_subcarrier_pct=per_sc, equalizer=h, timing_offset_samples=lag,
+        evm_pct=g.evm_pct, evm_by_modulation_pct=g.by_mod, evm_per_symbol_pct=g.per_sym,
+        evm_per_subcarrier_pct=g.per_sc, equalizer=g.h, timing_offset_samples=lag,
         frequency_offset_hz=cfo, window_length_samples=w_len, window_position=pos,
-        evm_per_window_pct=(results[0][0], results[1][0]), n_symbols_used=n_used,
+        evm_per_window_pct=(results[0].evm_pct, results[1].evm_pct),
+        n_symbols_used=g.n_symbols, n_res_used=g.n_res, evm_by_channel_pct=g.by_channel,
     )
 
 
-def _evm_from_grid(y: np.ndarray, used: np.ndarray, ref: NRWaveform,
-                   ) -> tuple[float, dict[str, float], np.ndarray, np.ndarray, np.ndarray, int]:
-    """ZF equalization per subcarrier and EVM aggregation (38.104 Annex B, 38.101-1 Annex F)."""
+@dataclass
+class _GridEvm:
+    evm_pct: float
+    by_mod: dict[str, float]
+    by_channel: dict[str, float]
+    per_sym: np.ndarray
+    per_sc: np.ndarray
+    h: np.ndarray
+    n_symbols: int
+    n_res: int
+
+
+def _pct(e: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * np.sqrt(np.asarray(e) / np.asarray(r))
+
+
+def _evm_from_grid(y: np.ndarray, used: np.ndarray, ref: NRWaveform) -> _GridEvm:
+    """ZF equalization per subcarrier (from all known REs) and EVM over the PDSCH data REs
+    (38.104 Annex B, 38.101-1 Annex F)."""
     ideal = ref.grid[used]
     qm = ref.qm[used]
-    active = qm > 0
+    data = ref.pdsch_data_mask[used]
     ref_pow = np.abs(ideal) ** 2
     den = np.sum(ref_pow, axis=0)
     h = np.where(den > 0, np.sum(y * np.conj(ideal), axis=0) / np.where(den > 0, den, 1), 1.0)
     z = y / np.where(np.abs(h) > 0, h, 1.0)
-    err = np.where(active, np.abs(z - ideal) ** 2, 0.0)
-    ref_pow = np.where(active, ref_pow, 0.0)
+    err_all = np.abs(z - ideal) ** 2
+    err = np.where(data, err_all, 0.0)
+    ref_data = np.where(data, ref_pow, 0.0)
 
-    def pct(e: np.ndarray, r: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return 100.0 * np.sqrt(e / r)
-
-    evm = float(pct(err.sum(), ref_pow.sum()))
-    by_mod = {QM_NAMES[int(q)]: float(pct(err[qm == q].sum(), ref_pow[qm == q].sum()))
-              for q in np.unique(qm[active])}
+    by_mod = {QM_NAMES[int(q)]: float(_pct(err[qm == q].sum(), ref_data[qm == q].sum()))
+              for q in np.unique(qm[data])}
+    by_channel = {}
+    if ref.re_channel is not None:
+        ch = ref.re_channel[used]
+        by_channel = {name: float(_pct(err_all[ch == c].sum(), ref_pow[ch == c].sum()))
+                      for c, name in RE_CHANNEL_NAMES.items() if np.any(ch == c)}
     per_sym = np.full(ref.n_symbols, np.nan)
-    per_sym[used] = pct(err.sum(axis=1), ref_pow.sum(axis=1))
-    per_sc = pct(err.sum(axis=0), ref_pow.sum(axis=0))
-    return evm, by_mod, per_sym, per_sc, h, int(used.sum())
+    per_sym[used] = _pct(err.sum(axis=1), ref_data.sum(axis=1))
+    per_sc = _pct(err.sum(axis=0), ref_data.sum(axis=0))
+    return _GridEvm(float(_pct(err.sum(), ref_data.sum())), by_mod, by_channel, per_sym, per_sc,
+                    h, int(used.sum()), int(data.sum()))

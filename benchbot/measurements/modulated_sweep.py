@@ -162,7 +162,8 @@ def declare(step: ModulatedPowerSweepStep, bench: BenchView) -> tuple[dict, dict
     if step.measure_evm:
         axes["evm_symbol"] = (np.arange(s.waveform.n_symbols, dtype=float), "")
         axes["evm_subcarrier"] = (np.arange(s.waveform.n_subcarriers, dtype=float), "")
-        datasets["evm_pct"] = (DIMS, "%", "RMS EVM over all REs (38.104 Annex B, simplified)")
+        datasets["evm_pct"] = (DIMS, "%", "RMS EVM over the PDSCH data REs (38.104 Annex B, "
+                               "simplified)")
         mod = step.waveform.modulation
         datasets[_evm_mod_name(mod)] = (DIMS, "%", f"RMS EVM of the {mod} REs")
         datasets["evm_per_symbol_pct"] = (AXES_SYMBOL, "%", "RMS EVM per OFDM symbol")

@@ -39,31 +39,69 @@ ACLR set of benchbot.analysis.nr_bands, worst side (tests/test_nr_waveform.py re
 =================  =========  =================  =================  ======  =======  =====
 configuration      raw ACLR1  WOLA ACLR1/ACLR2   WOLA+FIR ACLR1/2   FIR     EVM      OBW
 =================  =========  =================  =================  ======  =======  =====
-5 MHz / 15 kHz     35.0 dB    61.7 / 109.5 dB    106.0 / 150.5 dB   275 t   0.054 %  0.892
-20 MHz / 15 kHz    41.0 dB    83.1 / 138.0 dB    125.0 / 179.8 dB   589 t   0.009 %  0.944
-5 MHz / 30 kHz     34.0 dB    60.0 / 95.2 dB     116.5 / 150.2 dB   133 t   0.084 %  0.786
-50 MHz / 30 kHz    40.7 dB    88.3 / 144.2 dB    142.8 / 198.2 dB   637 t   0.006 %  0.948
+5 MHz / 15 kHz     35.0 dB    61.7 / 109.5 dB    106.0 / 150.5 dB   275 t   0.055 %  0.892
+20 MHz / 15 kHz    41.0 dB    83.1 / 138.0 dB    125.0 / 179.8 dB   589 t   0.008 %  0.944
+5 MHz / 30 kHz     34.0 dB    60.0 / 95.2 dB     116.5 / 150.2 dB   133 t   0.081 %  0.786
+50 MHz / 30 kHz    40.7 dB    88.3 / 144.2 dB    142.8 / 198.2 dB   637 t   0.005 %  0.948
 100 MHz / 30 kHz   43.7 dB    87.7 / 158.6 dB    140.8 / 213.5 dB   1573 t  0.006 %  0.973
-10 MHz / 60 kHz    34.6 dB    60.1 / 95.6 dB     128.9 / 165.0 dB   133 t   0.087 %  0.786
+10 MHz / 60 kHz    34.6 dB    60.1 / 95.6 dB     128.9 / 165.0 dB   133 t   0.076 %  0.786
 =================  =========  =================  =================  ======  =======  =====
 
-(EVM through benchbot.analysis.evm at the oversampled rate, from the FIR's 70 dB ripple and the
-part of the edge subcarriers' skirts it removes; OBW = 99 % occupied bandwidth / BW_Channel.)
+(EVM through benchbot.analysis.evm at the oversampled rate, over the PDSCH data REs, from the
+FIR's 70 dB ripple and the part of the edge subcarriers' skirts it removes; OBW = 99 % occupied
+bandwidth / BW_Channel. ACLR/OBW were measured before the PDCCH/DM-RS structure was added; every
+RE still has 0 dB EPRE in TM1.1, so the PSD is unchanged in expectation; EVM and PAPR re-measured.)
 Every valid (BW, SCS) pair reaches ACLR1 >= 106 dB, ACLR2 >= 150 dB with both stages. PAPR at
-0.01 % CCDF is 8.8-9.8 dB. Generating 1 ms of 100 MHz x5 (614.4 MS/s) takes ~0.1 s.
+0.01 % CCDF is 9.3-9.8 dB (TM1.1, 1 ms; all five test models at 100 MHz, 10 ms: 9.6-9.7 dB).
+Generating 1 ms of 100 MHz x5 (614.4 MS/s) takes ~0.1 s.
 
 Framing (38.141-1 §4.9.2: a test model lasts 1 frame = 10 ms for FDD, 2 frames = 20 ms for
 TDD; ``n_slots=None`` builds that, a smaller ``n_slots`` a shortened waveform, flagged in the
 metadata). FDD: every slot downlink. TDD: a ``TddPattern`` (TS 38.331 TDD-UL-DL-Pattern
 semantics) marks each symbol D (downlink), G (guard/flexible) or U (uplink); G and U symbols
-carry no energy (zeros) and have ``qm = 0`` in the reference grid, so the EVM (which only counts
-REs with ``qm > 0``) is computed over DL symbols only. Patterns: see ``TDD_PATTERNS``.
+carry no energy (zeros) and have ``qm = 0`` and no channel in ``re_channel``, so the EVM (which
+only counts PDSCH data REs) is computed over DL symbols only. Patterns: see ``TDD_PATTERNS``.
 
-Test models (NR-FR1-TM1.1, TM3.1, TM3.1a, plus TM3.2/TM3.3) are **simplified** against
-38.141-1 §4.9.2: every RE of every PRB of every DL symbol carries the test model's modulation
-with a seeded uniform random payload (instead of PN23-scrambled PDSCH); there is no
-PDCCH/CORESET, no PBCH/SSB, no PDSCH DM-RS or PT-RS, no power boosting/de-boosting and no
-38.211 §5.4 upconversion phase term.
+Test models (38.141-1 §4.9.2.2: NR-FR1-TM1.1 §4.9.2.2.1, TM3.1 §4.9.2.2.5, TM3.1a §4.9.2.2.6,
+TM3.2 §4.9.2.2.7, TM3.3 §4.9.2.2.8), one layer, one antenna port, BWP = carrier, point A offset 0
+(CRB 0 = subcarrier 0 of the grid). In every slot with DL symbols (its first ``n_dl``):
+
+- CORESET: symbols 0-1, RBs 0-5, non-interleaved CCE-to-REG mapping, REG bundle 2; one PDCCH
+  of 1 CCE (aggregation level 1) = REGs 0-5 = RBs 0-2 x symbols 0-1, QPSK at 0 dB; its DM-RS on
+  ``k = 12n + 4k' + 1`` (38.211 §7.4.1.3.2), QPSK from the Gold sequence with
+  ``c_init = (2^17 (14 n_s + l + 1)(2 N_ID + 1) + 2 N_ID) mod 2^31`` (§7.4.1.3.1), 0 dB;
+- PDSCH: PRBs 3..N_RB-1 on symbols 0..n_dl-1 (the rest of the CORESET carries PDSCH) and
+  PRBs 0-2 on symbols 2..n_dl-1 (the PDSCH time-multiplexed with the PDCCH, 38.141-1 from
+  V15.2.0), mapping type A;
+- PDSCH DM-RS: dmrs-TypeA-Position pos2, single symbol, configuration type 1, port 1000,
+  dmrs-AdditionalPosition pos1, so symbols {2, 11} in a full slot and per Table 7.4.1.1.2-3
+  (``l_d = n_dl``) in a TDD special slot ({2, 9} for 10 or 12 DL symbols, {2} for 6); the even
+  subcarriers ``k = 4n + 2k'`` carry ``r(2n + k')`` of the Gold sequence with
+  ``c_init = (2^17 (14 n_s + l + 1)(2 N_ID + 1) + 2 N_ID + n_SCID) mod 2^31``, ``n_SCID = 0``,
+  ``N_ID = N_ID^cell`` (``n_cell_id``, default 1) and ``n_s`` the slot number in the frame
+  (§7.4.1.1.1-2); one CDM group without data, so PDSCH data fills the odd subcarriers and
+  beta_DMRS = 0 dB (38.214 Table 4.1-1);
+- PDSCH data: the test model's modulation (``TEST_MODELS``) at 0 dB EPRE on every PDSCH RE for
+  TM1.1, TM3.1 and TM3.1a (full allocation, no boosting). TM3.2 (16QAM at -3 dB) and TM3.3
+  (QPSK at -6 dB) put the target PDSCH on a PRG-aligned subset of PRBs 3.. (``TEST_MODEL_SPLIT``,
+  ``split_target_prbs``) and a QPSK PDSCH boosted to keep the mean EPRE at 0 dB on the others;
+  their PRBs 0-2 carry QPSK. [verify the TM3.2/TM3.3 PRB sets against 38.141-1 Tables
+  4.9.2.2.7-1/4.9.2.2.8-1]
+
+The layout follows the public generators that reproduce 38.141-1 (MathWorks
+hNRReferenceWaveformGenerator, spec V16.7.0; py5gphy nr_testmodel); the spec tables themselves
+were not available here [verify CORESET 6 RB / PDCCH 1 CCE / pos1 against 38.141-1 Table
+4.9.2.2-1 and §4.9.2.3]. ``re_channel`` marks what each RE carries; EVM (benchbot.analysis.evm)
+is measured on the PDSCH data REs only (38.104 §6.5.3 and Annex B; 38.141-1 §6.5.3 [verify
+clause]), DM-RS and PDCCH being known REs that the equaliser may use.
+
+Still simplified against 38.141-1 §4.9.2: no SSB/PBCH (MathWorks' generator leaves it out of
+the test models too: the DM-RS serve synchronisation [verify]), no CSI-RS, no PT-RS (FR1 test
+models have none); the PDSCH and PDCCH payloads are seeded uniform random bits from numpy's
+PCG64 instead of the PN23 sequence of §4.9.2.3 scrambled per 38.211 §7.3.1.1/§7.3.2.3 (the
+waveform is statistically the same but not bit-exact), no DCI coding; single carrier (N_ID^cell
+per carrier not incremented); no 38.211 §5.4 upconversion phase term; dmrs-AdditionalPosition
+limited to pos0/pos1 (``pdsch_dmrs_symbols``).
 
 Normalisation: ``iq`` has mean power 1 (``mean(|x|^2) = 1``) over the DL-transmitted samples
 (the whole waveform for FDD; the DL symbols only for TDD, so a TDD file's whole-period RMS is
@@ -81,7 +119,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -100,7 +138,7 @@ N_RB_TABLE: dict[int, dict[int, int]] = {
 MODULATIONS: dict[str, int] = {"QPSK": 2, "16QAM": 4, "64QAM": 6, "256QAM": 8}
 QM_NAMES: dict[int, str] = {v: k for k, v in MODULATIONS.items()}
 
-#: simplified test models (38.141-1 §4.9.2): name -> modulation of all PRBs
+#: test models (38.141-1 §4.9.2.2): name -> modulation of the target PDSCH (the one under test)
 TEST_MODELS: dict[str, str] = {
     "NR-FR1-TM1.1": "QPSK",
     "NR-FR1-TM3.1": "64QAM",
@@ -108,8 +146,37 @@ TEST_MODELS: dict[str, str] = {
     "NR-FR1-TM3.2": "16QAM",
     "NR-FR1-TM3.3": "QPSK",
 }
+#: test models with a power-balanced split of PRBs 3..N_RB-1 (38.141-1 §4.9.2.2.7 TM3.2,
+#: §4.9.2.2.8 TM3.3): name -> (share of PRBs in the target PDSCH, its EPRE in dB). The other
+#: PRBs carry a QPSK PDSCH boosted so that the mean EPRE stays 0 dB. TM1.1/TM3.1/TM3.1a are
+#: full allocations at 0 dB (§4.9.2.2.1, §4.9.2.2.5, §4.9.2.2.6).
+TEST_MODEL_SPLIT: dict[str, tuple[float, float]] = {
+    "NR-FR1-TM3.2": (0.6, -3.0),
+    "NR-FR1-TM3.3": (0.5, -6.0),
+}
 
 SYMBOLS_PER_SLOT = 14
+
+# --- test-model channel layout (38.141-1 §4.9.2.2, as in public generators; see module doc) ---
+#: CORESET: the first 2 symbols of every slot carrying DL, 6 RBs from RB 0, non-interleaved
+CORESET_SYMBOLS = 2
+CORESET_N_RB = 6
+#: one PDCCH with 1 CCE (aggregation level 1): 6 REGs = RBs 0-2 over the 2 CORESET symbols
+PDCCH_N_RB = 3
+#: PDSCH DM-RS: mapping type A, dmrs-TypeA-Position pos2, single symbol, configuration type 1,
+#: dmrs-AdditionalPosition pos1, port 1000 (CDM group 0), 1 CDM group without data
+DMRS_TYPE_A_POSITION = 2
+DMRS_ADDITIONAL_POSITION = 1
+#: 38.141-1 §4.9.2.2: N_ID^cell = 1 for the lowest configured carrier (early versions used 0)
+DEFAULT_N_CELL_ID = 1
+#: ``NRWaveform.re_channel`` codes: what each resource element carries
+RE_EMPTY, RE_PDSCH, RE_PDSCH_DMRS, RE_PDCCH, RE_PDCCH_DMRS = 0, 1, 2, 3, 4
+RE_CHANNEL_NAMES: dict[int, str] = {RE_PDSCH: "PDSCH", RE_PDSCH_DMRS: "PDSCH DM-RS",
+                                    RE_PDCCH: "PDCCH", RE_PDCCH_DMRS: "PDCCH DM-RS"}
+#: 38.211 Table 7.4.1.1.2-3, mapping type A, single-symbol DM-RS: l_d -> positions after l0,
+#: for dmrs-AdditionalPosition pos1 (l1 = 11: no LTE-CRS rate matching)
+_DMRS_POS1_AFTER_L0: dict[int, tuple[int, ...]] = {8: (7,), 9: (7,), 10: (9,), 11: (9,),
+                                                    12: (9,), 13: (11,), 14: (11,)}
 KAPPA = 64  # 38.211 §4.1, kappa = Ts/Tc
 
 #: default WOLA ramp length as a fraction of the normal CP (see module docstring)
@@ -122,6 +189,10 @@ DUPLEX_MODES = ("FDD", "TDD")
 #: 38.141-1 §4.9.2: test-model duration, FDD 1 frame, TDD 2 frames
 TEST_MODEL_DURATION_S: dict[str, float] = {"FDD": 10e-3, "TDD": 20e-3}
 NORMALISATION = "mean power 1 (mean |x|^2 = 1) over the DL-transmitted samples"
+TEST_MODEL_STRUCTURE = (
+    "38.141-1 §4.9.2.2 layout: CORESET symbols 0-1 x RBs 0-5 with one AL1 PDCCH on RBs 0-2 "
+    "(QPSK + DM-RS), PDSCH mapping type A with DM-RS type 1 pos2 + pos1 (N_ID = cell ID), "
+    "TM EPRE per TEST_MODEL_SPLIT; seeded random payload instead of PN23; no SSB/CSI-RS")
 
 
 @dataclass(frozen=True)
@@ -227,6 +298,180 @@ def constellation(modulation: str) -> np.ndarray:
     idx = np.arange(2**qm)
     bits = (idx[:, None] >> np.arange(qm - 1, -1, -1)) & 1
     return qam_map(bits, qm)
+
+
+# --------------------------------------------------------------------------------------------
+# test-model resource grid: PDCCH/CORESET, PDSCH DM-RS, PDSCH (38.141-1 §4.9.2, 38.211 §7)
+# --------------------------------------------------------------------------------------------
+
+_GOLD_NC = 1600  # 38.211 §5.2.1
+
+
+@cache
+def _gold_x1(length: int) -> np.ndarray:
+    """The x1 m-sequence of 38.211 §5.2.1 (x1(0) = 1, x1(1..30) = 0), ``length`` values."""
+    x1 = np.zeros(length + 31, dtype=np.uint8)
+    x1[0] = 1
+    for n in range(0, length, 28):  # x1(n+31) needs x1(n..n+3): 28 new values per step
+        b = min(28, length - n)
+        x1[n + 31:n + 31 + b] = x1[n + 3:n + 3 + b] ^ x1[n:n + b]
+    return x1[:length]
+
+
+def gold_sequence(c_init: np.ndarray | int, length: int) -> np.ndarray:
+    """Pseudo-random sequence c(n), n < ``length``, of 38.211 §5.2.1 for each ``c_init``.
+
+    ``c(n) = (x1(n + Nc) + x2(n + Nc)) mod 2``, Nc = 1600, x2 initialised with the bits of
+    c_init (LSB = x2(0)). Returns uint8 of shape ``(len(c_init), length)`` (or ``(length,)``).
+    """
+    ci = np.atleast_1d(np.asarray(c_init, dtype=np.int64))
+    total = length + _GOLD_NC
+    x2 = np.zeros((ci.size, total + 31), dtype=np.uint8)
+    x2[:, :31] = (ci[:, None] >> np.arange(31)) & 1
+    for n in range(0, total, 28):
+        b = min(28, total - n)
+        x2[:, n + 31:n + 31 + b] = (x2[:, n + 3:n + 3 + b] ^ x2[:, n + 2:n + 2 + b]
+                                    ^ x2[:, n + 1:n + 1 + b] ^ x2[:, n:n + b])
+    c = _gold_x1(total)[_GOLD_NC:] ^ x2[:, _GOLD_NC:total]
+    return c if np.ndim(c_init) else c[0]
+
+
+def dmrs_c_init(slot_in_frame: int, symbol: int, n_id: int, n_scid: int = 0,
+                pdcch: bool = False) -> int:
+    """DM-RS scrambling seed (38.211 §7.4.1.1.1 PDSCH, §7.4.1.3.1 PDCCH).
+
+    PDSCH: ``(2^17 (14 n_s + l + 1)(2 N_ID + 1) + 2 N_ID + n_SCID) mod 2^31`` (the Rel-16
+    ``2^17 floor(lambda/2)`` term is 0 for CDM group 0); PDCCH: the same without ``n_SCID``.
+    """
+    a = 2**17 * (SYMBOLS_PER_SLOT * slot_in_frame + symbol + 1) * (2 * n_id + 1) + 2 * n_id
+    return int((a + (0 if pdcch else n_scid)) % 2**31)
+
+
+def pdsch_dmrs_symbols(n_symbols: int, additional_position: int = DMRS_ADDITIONAL_POSITION,
+                       type_a_position: int = DMRS_TYPE_A_POSITION) -> tuple[int, ...]:
+    """PDSCH DM-RS symbols of a mapping-type-A PDSCH ending at symbol ``n_symbols - 1``.
+
+    38.211 §7.4.1.1.2, Table 7.4.1.1.2-3 (single symbol), ``l_d = n_symbols`` (type A counts
+    from the slot start). Only pos0 and pos1 are tabulated here; l_d < 3 has no DM-RS.
+    """
+    if additional_position not in (0, 1):
+        raise ValueError("only dmrs-AdditionalPosition pos0/pos1 are implemented")
+    if n_symbols < 3 or n_symbols <= type_a_position:
+        return ()
+    extra = _DMRS_POS1_AFTER_L0.get(n_symbols, ()) if additional_position else ()
+    return (type_a_position, *extra)
+
+
+def prg_size(n_prb: int) -> int:
+    """PRG size P for a BWP of ``n_prb`` (38.214 Table 5.1.2.2.1-1, configuration 1)."""
+    return 2 if n_prb <= 36 else 4 if n_prb <= 72 else 8 if n_prb <= 144 else 16
+
+
+def split_target_prbs(nrb: int, share: float, target_db: float,
+                      first: int = PDCCH_N_RB) -> tuple[np.ndarray, float]:
+    """Target PRBs of TM3.2/TM3.3 and the EPRE (dB) of the balancing PRBs.
+
+    PRBs ``first..nrb-1`` (those not under the PDCCH) are split on PRG boundaries: every other
+    PRG from the second one, plus the last whole PRG, up to ``share`` of them (38.141-1
+    §4.9.2.2.7/8 as implemented by MathWorks' hNRReferenceWaveformGenerator [verify the exact
+    PRB sets against the spec tables]). The balancing EPRE keeps the mean over those PRBs at
+    0 dB: ``10 log10((n - 10^(t/10) n_t) / (n - n_t))``.
+    """
+    n = nrb - first
+    p = prg_size(n)
+    nprg_max = (n + first % p - p) // p
+    nprg = max(1, min(int(share * n / p), (nprg_max - nprg_max % 2) // 2 + 1))
+    last = (n + first % p) // p - 1
+    prgs = np.array([1 + 2 * i for i in range(nprg - 1)] + [last])
+    prbs = ((p * (first // p) + p * prgs)[:, None] + np.arange(p)).ravel()
+    prbs = np.unique(prbs[(prbs >= first) & (prbs < nrb)])
+    n_t = prbs.size
+    balance_db = 10 * np.log10((n - 10 ** (target_db / 10) * n_t) / (n - n_t))
+    return prbs, float(balance_db)
+
+
+def _prb_plan(test_model: str, nrb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q_m and amplitude of the PDSCH on each PRB (PRBs 0-2: the PDSCH under the PDCCH)."""
+    qm_t = MODULATIONS[TEST_MODELS[test_model]]
+    qm = np.full(nrb, qm_t, dtype=np.int8)
+    amp = np.ones(nrb)
+    if test_model in TEST_MODEL_SPLIT:
+        share, target_db = TEST_MODEL_SPLIT[test_model]
+        target, balance_db = split_target_prbs(nrb, share, target_db)
+        qm[:] = MODULATIONS["QPSK"]  # the balancing PDSCH and the one under the PDCCH
+        amp[PDCCH_N_RB:] = 10 ** (balance_db / 20)
+        qm[target], amp[target] = qm_t, 10 ** (target_db / 20)
+    return qm, amp
+
+
+def _slot_layout(n_dl: int, nrb: int, prb_qm: np.ndarray, prb_amp: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...], int]:
+    """RE content, Q_m and amplitude of one slot whose first ``n_dl`` symbols are DL."""
+    n_sc = nrb * 12
+    ch = np.zeros((SYMBOLS_PER_SLOT, n_sc), dtype=np.int8)
+    ch[:n_dl] = RE_PDSCH
+    n_cs = min(CORESET_SYMBOLS, n_dl)
+    pd = PDCCH_N_RB * 12
+    ch[:n_cs, :pd] = RE_PDCCH
+    ch[:n_cs, 1:pd:4] = RE_PDCCH_DMRS  # k = 12n + 4k' + 1 (38.211 §7.4.1.3.2)
+    dmrs = pdsch_dmrs_symbols(n_dl)
+    ch[list(dmrs), 0::2] = RE_PDSCH_DMRS  # type 1, CDM group 0: k = 4n + 2k' (§7.4.1.1.2)
+    sc_qm, sc_amp = np.repeat(prb_qm, 12), np.repeat(prb_amp, 12)
+    pdsch = (ch == RE_PDSCH) | (ch == RE_PDSCH_DMRS)
+    amp = np.where(pdsch, sc_amp, np.where(ch > 0, 1.0, 0.0))  # DM-RS: beta_DMRS 0 dB
+    qm = np.where(ch == RE_PDSCH, sc_qm, np.where(ch > 0, 2, 0)).astype(np.int8)
+    return ch, qm, amp, dmrs, n_cs
+
+
+def build_test_model_grid(test_model: str, nrb: int, directions: np.ndarray, slots_per_frame: int,
+                    n_cell_id: int, rng: np.random.Generator,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resource grid of a test model: ``(grid, qm, re_channel)``, each (n_symbols, nrb*12).
+
+    Per slot (its DL symbols being the first ``n_dl``): PDCCH (QPSK, RBs 0-2, symbols 0-1, its
+    DM-RS on k = 1, 5, 9 of each RB); PDSCH on PRBs 3.. from symbol 0 and on PRBs 0-2 from
+    symbol 2; PDSCH DM-RS (type A, Table 7.4.1.1.2-3) on the even subcarriers of its symbols,
+    data on the odd ones. DM-RS are QPSK Gold sequences seeded per slot-in-frame and symbol with
+    ``N_ID = n_cell_id``; PDSCH/PDCCH payloads are seeded random bits (no PN23, no coding).
+    """
+    n_sc = nrb * 12
+    n_slots = directions.size // SYMBOLS_PER_SLOT
+    dl = (directions == "D").reshape(n_slots, SYMBOLS_PER_SLOT)
+    n_dl = dl.sum(axis=1)
+    if not np.all(dl == (np.arange(SYMBOLS_PER_SLOT) < n_dl[:, None])):
+        raise ValueError("the DL symbols of each slot must be its first symbols")
+    prb_qm, prb_amp = _prb_plan(test_model, nrb)
+    ch = np.zeros((n_slots, SYMBOLS_PER_SLOT, n_sc), dtype=np.int8)
+    qm = np.zeros(ch.shape, dtype=np.int8)
+    amp = np.zeros(ch.shape)
+    seeds: list[tuple[int, int, int, bool]] = []  # (slot, symbol, c_init, pdcch)
+    for nd in np.unique(n_dl[n_dl > 0]):
+        c1, q1, a1, dmrs, n_cs = _slot_layout(int(nd), nrb, prb_qm, prb_amp)
+        rows = np.flatnonzero(n_dl == nd)
+        ch[rows], qm[rows], amp[rows] = c1, q1, a1
+        for s in rows:
+            ns = int(s) % slots_per_frame
+            seeds += [(int(s), sym, dmrs_c_init(ns, sym, n_cell_id), False) for sym in dmrs]
+            seeds += [(int(s), sym, dmrs_c_init(ns, sym, n_cell_id, pdcch=True), True)
+                      for sym in range(n_cs)]
+    grid = np.zeros(ch.shape, dtype=np.complex128)
+    if seeds:
+        c = gold_sequence(np.array([x[2] for x in seeds]), n_sc)
+        pd_k = np.arange(1, PDCCH_N_RB * 12, 4)
+        for (s, sym, _, is_pdcch), bits in zip(seeds, c, strict=True):
+            r = qam_map(bits.reshape(-1, 2), 2)  # r(m) = ((1-2c(2m)) + j(1-2c(2m+1)))/sqrt 2
+            if is_pdcch:
+                grid[s, sym, pd_k] = r[:pd_k.size]  # r_l(3n + k'), n from CRB 0
+            else:
+                grid[s, sym, 0::2] = r[:n_sc // 2]  # r(2n + k') at k = 4n + 2k'
+    for code in (RE_PDSCH, RE_PDCCH):
+        for q in np.unique(qm[ch == code]):
+            sel = (ch == code) & (qm == q)
+            grid[sel] = qam_map(rng.integers(0, 2, size=(int(sel.sum()), int(q)),
+                                             dtype=np.int8), int(q))
+    grid *= amp
+    shape = (n_slots * SYMBOLS_PER_SLOT, n_sc)
+    return grid.reshape(shape), qm.reshape(shape), ch.reshape(shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,6 +695,10 @@ class NRWaveform:
     wola_cp_fraction: float = 0.0
     channel_filter: ChannelFilter | None = None
     normalisation: str = field(default=NORMALISATION)
+    #: (n_symbols, n_rb*12) int8, RE_* codes (PDSCH data, DM-RS, PDCCH); None: all REs with
+    #: qm > 0 are PDSCH data (grids built without the test-model structure)
+    re_channel: np.ndarray | None = None
+    n_cell_id: int = DEFAULT_N_CELL_ID
 
     @property
     def n_subcarriers(self) -> int:
@@ -488,6 +737,20 @@ class NRWaveform:
     def fft_bins(self) -> np.ndarray:
         """FFT bin of each grid subcarrier (numpy FFT order)."""
         return self.subcarrier_offsets % self.fft_size
+
+    @property
+    def pdsch_data_mask(self) -> np.ndarray:
+        """REs carrying PDSCH data: the REs EVM is measured on (38.104 Annex B, 38.141-1 §6.5.3)."""
+        if self.re_channel is None:
+            return self.qm > 0
+        return self.re_channel == RE_PDSCH
+
+    def re_count(self) -> dict[str, int]:
+        """Number of REs of each channel (``RE_CHANNEL_NAMES``) in the whole grid."""
+        if self.re_channel is None:
+            return {"PDSCH": int(np.sum(self.qm > 0))}
+        return {name: int(np.sum(self.re_channel == code))
+                for code, name in RE_CHANNEL_NAMES.items()}
 
     @property
     def directions(self) -> np.ndarray:
@@ -578,6 +841,9 @@ class NRWaveform:
             "normalisation": self.normalisation, "dl_duty_cycle": self.dl_duty_cycle,
             "shaping": self.shaping, "seed": self.seed, "n_samples": int(self.iq.size),
             "n_symbols": self.n_symbols, "n_dl_symbols": int(np.sum(self.dl_symbols)),
+            "n_cell_id": self.n_cell_id, "test_model_structure": TEST_MODEL_STRUCTURE,
+            **{f"n_res_{name.lower().replace(' ', '_').replace('-', '')}": n
+               for name, n in self.re_count().items()},
         }
 
     def native_reference(self) -> NRWaveform:
@@ -594,7 +860,8 @@ class NRWaveform:
             return self
         return _build(self.numerology, self.bandwidth_mhz, self.test_model, self.seed,
                       self.native_fft_size, 1, self.grid, self.qm, self.directions, self.tdd,
-                      self.duplex, self.wola_cp_fraction, None, self.n_slots)
+                      self.duplex, self.wola_cp_fraction, None, self.n_slots,
+                      self.re_channel, self.n_cell_id)
 
 
 def match_reference_rate(rx: np.ndarray, sample_rate_hz: float, reference: NRWaveform,
@@ -674,7 +941,8 @@ def _add_circular(out: np.ndarray, start: int, seg: np.ndarray) -> None:
 def _build(num: Numerology, bandwidth_mhz: int, test_model: str, seed: int, nfft0: int,
            osr: int, grid: np.ndarray, qm: np.ndarray, directions: np.ndarray,
            pattern: TddPattern | None, duplex: str, wola_fraction: float,
-           filter_db: float | None, n_slots: int) -> NRWaveform:
+           filter_db: float | None, n_slots: int, re_channel: np.ndarray | None = None,
+           n_cell_id: int = DEFAULT_N_CELL_ID) -> NRWaveform:
     nfft = nfft0 * osr
     n_sym = grid.shape[0]
     in_subframe = np.arange(n_sym) % (SYMBOLS_PER_SLOT * num.slots_per_subframe)
@@ -695,7 +963,8 @@ def _build(num: Numerology, bandwidth_mhz: int, test_model: str, seed: int, nfft
                    test_model=test_model, n_slots=n_slots, seed=seed, grid=grid, qm=qm,
                    symbol_starts=starts, cp_lengths=cp, oversampling=osr, duplex=duplex,
                    tdd=pattern, symbol_directions=directions, wola_samples=wola,
-                   wola_cp_fraction=wola_fraction, channel_filter=chf)
+                   wola_cp_fraction=wola_fraction, channel_filter=chf, re_channel=re_channel,
+                   n_cell_id=n_cell_id)
     iq /= np.sqrt(np.mean(np.abs(iq[w.dl_sample_mask]) ** 2))
     return w
 
@@ -727,8 +996,9 @@ def generate_nr(
     oversampling: int = 1,
     wola_cp_fraction: float = WOLA_CP_FRACTION,
     channel_filter: bool | None = None,
+    n_cell_id: int = DEFAULT_N_CELL_ID,
 ) -> NRWaveform:
-    """Generate ``n_slots`` slots of a simplified NR-FR1 test model (see the module docstring).
+    """Generate ``n_slots`` slots of an NR-FR1 test model (see the module docstring).
 
     ``n_slots=None``: the full 38.141-1 §4.9.2 duration (10 ms FDD, 20 ms TDD). ``fft_size``
     overrides the native FFT size; the output rate is ``fft_size * SCS * oversampling``.
@@ -737,7 +1007,8 @@ def generate_nr(
     the channel FIR only when ``oversampling > 1`` (at x1 the adjacent channels are outside the
     span, and the unfiltered x1 waveform is exactly flat in-band, the ideal EVM reference);
     ``wola_cp_fraction=0`` and ``channel_filter=False`` give unshaped CP-OFDM. Deterministic
-    for a given seed.
+    for a given seed. ``n_cell_id`` seeds the DM-RS scrambling (N_ID = N_ID^cell, 38.211
+    §7.4.1.1.1/§7.4.1.3.1).
     """
     _check_options(test_model, n_slots, duplex, oversampling, wola_cp_fraction)
     num = Numerology(scs_khz)
@@ -754,14 +1025,14 @@ def generate_nr(
     if n_slots is None:
         n_slots = int(round(TEST_MODEL_DURATION_S[duplex] * 1e3 * num.slots_per_subframe))
     directions = _directions(pattern, n_slots)
-    dl = directions == "D"
-    qm_val = MODULATIONS[TEST_MODELS[test_model]]
-    rng = np.random.default_rng(seed)
-    bits = rng.integers(0, 2, size=(directions.size, n_sc, qm_val), dtype=np.int8)
-    grid = np.where(dl[:, None], qam_map(bits, qm_val), 0.0)
-    qm = np.where(dl[:, None], np.int8(qm_val), np.int8(0)) * np.ones((1, n_sc), np.int8)
+    if not 0 <= n_cell_id <= 1007:
+        raise ValueError(f"n_cell_id must be within 0..1007 (38.211 §7.4.2.1), not {n_cell_id}")
+    grid, qm, re_channel = build_test_model_grid(test_model, nrb, directions,
+                                                 num.slots_per_frame, int(n_cell_id),
+                                                 np.random.default_rng(seed))
     if channel_filter is None:
         channel_filter = oversampling > 1
     filter_db = CHANNEL_FILTER_ATTENUATION_DB if channel_filter else None
     return _build(num, bandwidth_mhz, test_model, seed, nfft0, int(oversampling), grid, qm,
-                  directions, pattern, duplex, wola_cp_fraction, filter_db, n_slots)
+                  directions, pattern, duplex, wola_cp_fraction, filter_db, n_slots,
+                  re_channel, int(n_cell_id))

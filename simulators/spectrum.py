@@ -269,21 +269,32 @@ _LINE_BLOCK = 256
 MAX_STEADY_LINES = 4096  # more than this: treat the spectrum as noise-like
 
 
+@lru_cache(maxsize=8)
+def _line_candidates(signal: ModulatedSignal) -> np.ndarray:
+    """Indices of the lines standing STEADY_LINE_ABOVE_FLOOR_DB above the median of their block
+    of lines (the block medians from every 4th line: the floor is smooth)."""
+    _, power = _line_spectrum(signal)
+    n_blocks = max(power.size // _LINE_BLOCK, 1)
+    blocks = power[:n_blocks * _LINE_BLOCK].reshape(n_blocks, -1)[:, ::4]
+    floor = np.median(blocks, axis=1)
+    ref = floor[np.minimum(np.arange(power.size) // _LINE_BLOCK, n_blocks - 1)]
+    return np.flatnonzero((power > 0)
+                          & (power >= 10.0 ** (STEADY_LINE_ABOVE_FLOOR_DB / 10.0) * ref))
+
+
 @lru_cache(maxsize=16)
 def _steady_mask(signal: ModulatedSignal, rbw_hz: float) -> np.ndarray | None:
-    """Which spectral lines read as steady tones at this RBW (None: none do)."""
+    """Indices of the spectral lines that read as steady tones at this RBW (None: none do)."""
+    candidates = _line_candidates(signal)
+    if not 0 < candidates.size <= MAX_STEADY_LINES:
+        return None
     freqs, power = _line_spectrum(signal)
     cum = np.concatenate([[0.0], np.cumsum(power)])
-    lo = np.searchsorted(freqs, freqs - rbw_hz, "left")
-    hi = np.searchsorted(freqs, freqs + rbw_hz, "right")
-    others = cum[hi] - cum[lo] - power
-    n_blocks = max(power.size // _LINE_BLOCK, 1)
-    block = np.median(power[:n_blocks * _LINE_BLOCK].reshape(n_blocks, -1), axis=1)
-    floor = block[np.minimum(np.arange(power.size) // _LINE_BLOCK, n_blocks - 1)]
-    mask = ((power > 0) & (power >= 10.0 ** (STEADY_LINE_DOMINANCE_DB / 10.0) * others)
-            & (power >= 10.0 ** (STEADY_LINE_ABOVE_FLOOR_DB / 10.0) * floor))
-    count = int(mask.sum())
-    return mask if 0 < count <= MAX_STEADY_LINES else None
+    f = freqs[candidates]
+    others = (cum[np.searchsorted(freqs, f + rbw_hz, "right")]
+              - cum[np.searchsorted(freqs, f - rbw_hz, "left")] - power[candidates])
+    steady = candidates[power[candidates] >= 10.0 ** (STEADY_LINE_DOMINANCE_DB / 10.0) * others]
+    return steady if steady.size else None
 
 
 def steady_lines(signal: ModulatedSignal, rbw_hz: float) -> list[Tone]:
@@ -304,7 +315,8 @@ def modulated_rbw_power_w(signal: ModulatedSignal, x_hz: np.ndarray, rbw_hz: flo
     freqs, power = _line_spectrum(signal)
     steady = _steady_mask(signal, rbw_hz)
     if steady is not None:
-        power = np.where(steady, 0.0, power)
+        power = power.copy()
+        power[steady] = 0.0
     freqs, power = _coarse_lines(freqs, power, rbw_hz / 8.0)
     c = GAUSS_C / rbw_hz**2
     reach = 4.5 * rbw_hz  # exp(-c*reach^2) = 1e-24: nothing visible beyond

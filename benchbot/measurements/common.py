@@ -135,3 +135,14 @@ def sweep_levels(
         generator.set_rf_output(False)
     ctx.commit()
     return row
+
+
+def tune_generator(step: Any, bench: BenchView, frequency_hz: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """RF off, the carrier frequency, the SOA ceiling at it; returns (generator setpoints,
+    DUT-plane input powers) in dBm for the step's levels."""
+    generator = bench.generator
+    generator.set_rf_output(False)
+    generator.set_frequency_hz(frequency_hz)
+    set_generator_ceiling(generator, bench, frequency_hz)
+    return drive_plan(step, bench.loss(ROLE_GENERATOR), frequency_hz)

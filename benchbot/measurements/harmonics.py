@@ -23,13 +23,12 @@ from benchbot.limits import MetricResult
 from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import (
     DIMS,
-    drive_plan,
     judge,
-    set_generator_ceiling,
     sweep_axes,
     sweep_levels,
+    tune_generator,
 )
-from benchbot.plan import ROLE_ANALYZER, ROLE_GENERATOR, HarmonicsStep
+from benchbot.plan import ROLE_ANALYZER, HarmonicsStep
 
 #: a tone less than this above the trace median is at the noise floor (reading = upper bound)
 NOISE_MARGIN_DB = 6.0
@@ -68,10 +67,7 @@ def run(step: HarmonicsStep, bench: BenchView, ctx: StepContext) -> list[MetricR
 def _sweep_frequency(step: HarmonicsStep, bench: BenchView, ctx: StepContext, fi: int,
                      frequency_hz: float) -> dict[str, np.ndarray]:
     gen = bench.generator
-    generator_dbm, input_dbm = drive_plan(step, bench.loss(ROLE_GENERATOR), frequency_hz)
-    gen.set_rf_output(False)
-    gen.set_frequency_hz(frequency_hz)
-    set_generator_ceiling(gen, bench, frequency_hz)
+    generator_dbm, input_dbm = tune_generator(step, bench, frequency_hz)
     return sweep_levels(gen, generator_dbm, input_dbm, step.settle_s, ctx, fi,
                         measure=lambda pi: measure_point(step, bench, frequency_hz))
 

@@ -38,19 +38,17 @@ from benchbot.measurements import emission_mask
 from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import (
     DIMS,
-    drive_plan,
     judge,
     pae_pct,
     read_supplies,
-    set_generator_ceiling,
     supply_datasets,
     sweep_axes,
     sweep_levels,
+    tune_generator,
 )
 from benchbot.plan import (
     IQ_USABLE_FRACTION,
     ROLE_ANALYZER,
-    ROLE_GENERATOR,
     ROLE_POWER_METER,
     ModulatedPowerSweepStep,
     NrWaveformSpec,
@@ -215,10 +213,7 @@ def run(step: ModulatedPowerSweepStep, bench: BenchView, ctx: StepContext
 def _sweep_frequency(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
                      ctx: StepContext, fi: int, frequency_hz: float) -> dict[str, np.ndarray]:
     gen = bench.generator
-    generator_dbm, input_dbm = drive_plan(step, bench.loss(ROLE_GENERATOR), frequency_hz)
-    gen.set_rf_output(False)
-    gen.set_frequency_hz(frequency_hz)
-    set_generator_ceiling(gen, bench, frequency_hz)
+    generator_dbm, input_dbm = tune_generator(step, bench, frequency_hz)
     meter = bench.optional(ROLE_POWER_METER, PowerMeter)
     if step.output_power_from == ROLE_POWER_METER and meter is not None:
         meter.set_frequency_hz(frequency_hz)

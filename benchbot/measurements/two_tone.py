@@ -36,15 +36,14 @@ from benchbot.limits import MetricResult
 from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import (
     DIMS,
-    drive_plan,
     judge,
     read_supplies,
-    set_generator_ceiling,
     supply_datasets,
     sweep_axes,
     sweep_levels,
+    tune_generator,
 )
-from benchbot.plan import ROLE_ANALYZER, ROLE_GENERATOR, TwoToneStep
+from benchbot.plan import ROLE_ANALYZER, TwoToneStep
 from benchbot.waveforms.two_tone import TwoToneWaveform, generate_two_tone
 
 #: IM products closer than this to the noise floor are not used for the OIP3 fit
@@ -151,10 +150,7 @@ def run(step: TwoToneStep, bench: BenchView, ctx: StepContext) -> list[MetricRes
 def _sweep_frequency(step: TwoToneStep, bench: BenchView, ctx: StepContext, fi: int,
                      frequency_hz: float) -> dict[str, np.ndarray]:
     gen = bench.generator
-    generator_dbm, input_dbm = drive_plan(step, bench.loss(ROLE_GENERATOR), frequency_hz)
-    gen.set_rf_output(False)
-    gen.set_frequency_hz(frequency_hz)
-    set_generator_ceiling(gen, bench, frequency_hz)
+    generator_dbm, input_dbm = tune_generator(step, bench, frequency_hz)
     traces: list[Spectrum] = []
 
     def measure(pi: int) -> dict[str, float]:

@@ -262,3 +262,25 @@ def test_sem_margin_is_the_mask_check_of_the_stored_spectrum(
         assert g["sem_margin_db"][0] == pytest.approx(sem.value)
         assert 10e6 < abs(g["sem_worst_frequency_hz"][0] - F_HZ) < 10e6 + 40e6
     assert result.worst_margin_db == pytest.approx(sem.value, abs=0.05)
+
+
+def test_tdd_test_model_runs_end_to_end(run_plan: Any, tmp_path: Path) -> None:
+    """TM3.1a with TDD framing (DDDSU at 30 kHz): the guard and uplink symbols are silent in the
+    ARB period and EVM counts downlink symbols only, so it stays low at small drive and rises
+    with compression as for FDD; ACLR (a ratio) is unaffected by the silent symbols."""
+    text = PLAN.read_text(encoding="utf-8").replace(
+        "duplex: FDD, slots: 1", "duplex: TDD, tdd_pattern: DDDSU, slots: 5")
+    plan = tmp_path / "tdd.yaml"
+    plan.write_text(text, encoding="utf-8")
+    outcome = run_plan(plan, tmp_path / "out")
+    assert outcome.status == "completed", outcome.error
+    with h5py.File(outcome.record_path, "r") as f:
+        g = f["steps/000_aclr_evm"]
+        evm = g["evm_pct"][0]
+        per_symbol = g["evm_per_symbol_pct"][0]
+        aclr = g["aclr_upper_dbc"][0, :, 0]
+    assert evm[0] < 2.0 and evm[-1] > 2 * evm[0]
+    # the uplink slot's symbols (the last 14 of the 5-slot period) carry no downlink: no EVM
+    assert np.all(np.isnan(per_symbol[:, -14:]))
+    assert np.all(np.isfinite(per_symbol[:, :14]))
+    assert aclr[-1] > aclr[0] + 3.0  # regrowth with drive

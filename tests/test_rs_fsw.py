@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import pyvisa
 from pyvisa.resources import MessageBasedResource
 
 from benchbot.waveforms.nr import generate_nr
@@ -28,6 +27,7 @@ from simulators import spectrum as sp
 from simulators.bench import VirtualBench
 from simulators.rs_fsw import FSW_MODELS, adjust_rbw_hz, snap_bandwidth
 from simulators.signals import Tone
+from tests._visa import raw_instrument
 
 F0 = 3.55e9
 LOSS_DB = 20.0
@@ -47,18 +47,14 @@ Sim = tuple[VirtualBench, MessageBasedResource, RohdeSchwarzFSW]
 
 @pytest.fixture
 def sim() -> Iterator[Sim]:
-    with SimulatedBench(config()) as simbench:
-        rm = pyvisa.ResourceManager("@py")
-        inst = rm.open_resource(simbench.resources["signal_analyzer"], read_termination="\n",
-                                write_termination="\n", timeout=5000)
+    with (SimulatedBench(config()) as simbench,
+          raw_instrument(simbench.resources["signal_analyzer"]) as inst):
         fsw = connect("rs.fsw", simbench.resources["signal_analyzer"])
         assert isinstance(fsw, RohdeSchwarzFSW)
         try:
-            yield simbench.bench, inst, fsw  # type: ignore[misc]
+            yield simbench.bench, inst, fsw
         finally:
             fsw.close()
-            inst.close()
-            rm.close()
 
 
 def tone_on(bench: VirtualBench, f_hz: float = F0, level_dbm: float = -10.0) -> None:

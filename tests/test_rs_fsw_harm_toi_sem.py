@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import pyvisa
 import yaml
 from pyvisa.resources import MessageBasedResource
 
@@ -36,6 +35,7 @@ from simulators import SimulatedBench, config_from_bench_file
 from simulators import rs_fsw_measurements as rfm
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
+from tests._visa import raw_instrument
 from tests.test_harmonics_two_tone import SUPPLY_V, model_two_tone
 from tests.test_rs_fsw import F0, config, errors
 
@@ -49,18 +49,14 @@ Sim = tuple[VirtualBench, MessageBasedResource, RohdeSchwarzFSW]
 @pytest.fixture
 def sim() -> Iterator[Sim]:
     """The flat 20 dB bench: raw pyvisa and the driver on the same FSW."""
-    with SimulatedBench(config()) as simbench:
-        rm = pyvisa.ResourceManager("@py")
-        inst = rm.open_resource(simbench.resources["signal_analyzer"], read_termination="\n",
-                                write_termination="\n", timeout=10000)
+    with (SimulatedBench(config()) as simbench,
+          raw_instrument(simbench.resources["signal_analyzer"], 10000) as inst):
         fsw = connect("rs.fsw", simbench.resources["signal_analyzer"])
         assert isinstance(fsw, RohdeSchwarzFSW)
         try:
-            yield simbench.bench, inst, fsw  # type: ignore[misc]
+            yield simbench.bench, inst, fsw
         finally:
             fsw.close()
-            inst.close()
-            rm.close()
 
 
 def numbers(inst: MessageBasedResource, query: str) -> list[float]:

@@ -19,6 +19,7 @@ from pyvisa.resources import MessageBasedResource
 from simulators import SimulatedBench
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
+from tests._visa import raw_instrument
 
 LOSS_DB = 20.0
 CONFIG = {
@@ -34,15 +35,9 @@ Sim = tuple[VirtualBench, MessageBasedResource]
 
 @pytest.fixture
 def sim() -> Iterator[Sim]:
-    with SimulatedBench(CONFIG) as simbench:
-        rm = pyvisa.ResourceManager("@py")
-        inst = rm.open_resource(simbench.resources["signal_analyzer"], read_termination="\n",
-                                write_termination="\n", timeout=5000)
-        try:
-            yield simbench.bench, inst  # type: ignore[misc]
-        finally:
-            inst.close()
-            rm.close()
+    with (SimulatedBench(CONFIG) as simbench,
+          raw_instrument(simbench.resources["signal_analyzer"]) as inst):
+        yield simbench.bench, inst
 
 
 def tone_on(bench: VirtualBench, f_hz: float = 3.55e9, level_dbm: float = -10.0) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import pyvisa
 from pyvisa.resources import MessageBasedResource
 
 from benchbot.waveforms import generate_nr
@@ -29,6 +28,7 @@ from simulators import SimulatedBench
 from simulators import keysight_xseries as xs
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
+from tests._visa import raw_instrument
 from tests.test_drivers import BENCH_DOC, F0, Bench, bench_config, loss_db
 from tests.test_sim_analyzer import CONFIG, LOSS_DB, errors, tone_on
 
@@ -43,15 +43,9 @@ Sim = tuple[VirtualBench, MessageBasedResource]
 @pytest.fixture
 def sim() -> Iterator[Sim]:
     """The flat 20 dB bench of test_sim_analyzer, plain pyvisa on the analyzer."""
-    with SimulatedBench(CONFIG) as simbench:
-        rm = pyvisa.ResourceManager("@py")
-        inst = rm.open_resource(simbench.resources["signal_analyzer"], read_termination="\n",
-                                write_termination="\n", timeout=5000)
-        try:
-            yield simbench.bench, inst  # type: ignore[misc]
-        finally:
-            inst.close()
-            rm.close()
+    with (SimulatedBench(CONFIG) as simbench,
+          raw_instrument(simbench.resources["signal_analyzer"]) as inst):
+        yield simbench.bench, inst
 
 
 @pytest.fixture

@@ -20,3 +20,11 @@ def raw_instrument(resource: str, timeout_ms: int = 5000) -> Iterator[MessageBas
     finally:
         inst.close()
         rm.close()
+
+
+def errors(inst: MessageBasedResource) -> list[int]:
+    """Drain `SYST:ERR?` until 0; the error codes in queue order."""
+    codes = []
+    while (code := int(inst.query("SYST:ERR?").split(",")[0])) != 0:
+        codes.append(code)
+    return codes

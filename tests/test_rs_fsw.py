@@ -27,7 +27,8 @@ from simulators import spectrum as sp
 from simulators.bench import VirtualBench
 from simulators.rs_fsw import FSW_MODELS, adjust_rbw_hz, snap_bandwidth
 from simulators.signals import Tone
-from tests._visa import raw_instrument
+from tests._visa import errors, raw_instrument
+from tests.test_sim_analyzer import tone_on
 
 F0 = 3.55e9
 LOSS_DB = 20.0
@@ -57,18 +58,6 @@ def sim() -> Iterator[Sim]:
             fsw.close()
 
 
-def tone_on(bench: VirtualBench, f_hz: float = F0, level_dbm: float = -10.0) -> None:
-    with bench.lock:
-        bench.generator.frequency_hz = f_hz
-        bench.generator.level_dbm = level_dbm
-        bench.generator.rf_on = True
-
-
-def errors(inst: MessageBasedResource) -> list[int]:
-    codes = []
-    while (code := int(inst.query("SYST:ERR?").split(",")[0])) != 0:
-        codes.append(code)
-    return codes
 
 
 def mean_dbm(power_dbm: np.ndarray) -> float:

@@ -35,9 +35,9 @@ from simulators import SimulatedBench, config_from_bench_file
 from simulators import rs_fsw_measurements as rfm
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
-from tests._visa import raw_instrument
+from tests._visa import errors, raw_instrument
 from tests.test_harmonics_two_tone import SUPPLY_V, model_two_tone
-from tests.test_rs_fsw import F0, config, errors
+from tests.test_rs_fsw import F0, config
 
 RS_BENCH: dict[str, Any] = yaml.safe_load(
     (Path(__file__).parents[1] / "benchbot" / "benches" / "simulated-rs.yaml").read_text())

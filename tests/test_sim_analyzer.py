@@ -19,7 +19,7 @@ from pyvisa.resources import MessageBasedResource
 from simulators import SimulatedBench
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
-from tests._visa import raw_instrument
+from tests._visa import errors, raw_instrument
 
 LOSS_DB = 20.0
 CONFIG = {
@@ -46,12 +46,6 @@ def tone_on(bench: VirtualBench, f_hz: float = 3.55e9, level_dbm: float = -10.0)
         bench.generator.level_dbm = level_dbm
         bench.generator.rf_on = True
 
-
-def errors(inst: MessageBasedResource) -> list[int]:
-    codes = []
-    while (code := int(inst.query("SYST:ERR?").split(",")[0])) != 0:
-        codes.append(code)
-    return codes
 
 
 def single_sweep_setup(inst: MessageBasedResource, span: str = "10 MHz") -> None:

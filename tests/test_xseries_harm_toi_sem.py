@@ -32,9 +32,10 @@ from simulators import SimulatedBench
 from simulators import keysight_xseries as xs
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
+from tests._visa import errors
 from tests.test_drivers import F0, Bench, bench_config, loss_db, started_bench
 from tests.test_harmonics_two_tone import SUPPLY_V, model_two_tone
-from tests.test_sim_analyzer import CONFIG, errors
+from tests.test_sim_analyzer import CONFIG
 
 NAN = 9.91e37
 FC = 1e9

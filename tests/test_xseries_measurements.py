@@ -28,9 +28,9 @@ from simulators import SimulatedBench
 from simulators import keysight_xseries as xs
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
-from tests._visa import raw_instrument
+from tests._visa import errors, raw_instrument
 from tests.test_drivers import BENCH_DOC, F0, Bench, bench_config, loss_db
-from tests.test_sim_analyzer import CONFIG, LOSS_DB, errors, tone_on
+from tests.test_sim_analyzer import CONFIG, LOSS_DB, tone_on
 
 NAN = 9.91e37
 GAUSS_OBW_PER_RBW = 2 * 2.5758 / math.sqrt(8 * math.log(2))  # 99 % of a Gaussian: 2.188*RBW

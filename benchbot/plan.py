@@ -597,7 +597,17 @@ class ModulatedPowerSweepStep(_Step):
         return self.measure_evm or self.aclr.uses_iq
 
 
-class HarmonicsStep(_Step):
+class _GeneratorAnalyzerStep(_Step):
+    """A step that drives the generator and reads only the analyzer."""
+
+    def required_roles(self) -> tuple[str, ...]:
+        return (ROLE_GENERATOR, ROLE_ANALYZER)
+
+    def path_loss_roles(self) -> tuple[str, ...]:
+        return (ROLE_GENERATOR, ROLE_ANALYZER)
+
+
+class HarmonicsStep(_GeneratorAnalyzerStep):
     """CW harmonics H2..Hn (dBc) through the analyzer, referred to the DUT output plane."""
 
     METRICS: ClassVar[dict[str, MetricSpec]] = HARMONICS_METRICS
@@ -632,12 +642,6 @@ class HarmonicsStep(_Step):
         """Harmonic orders measured, 2..max_harmonic."""
         return list(range(2, self.max_harmonic + 1))
 
-    def required_roles(self) -> tuple[str, ...]:
-        return (ROLE_GENERATOR, ROLE_ANALYZER)
-
-    def path_loss_roles(self) -> tuple[str, ...]:
-        return (ROLE_GENERATOR, ROLE_ANALYZER)
-
     def path_loss_frequencies(self, role: str) -> list[float]:
         """The analyzer's loss is needed at every n*f (n = 1..max_harmonic)."""
         if role != ROLE_ANALYZER:
@@ -649,7 +653,7 @@ class HarmonicsStep(_Step):
 TWO_TONE_RMS_OFFSET_DB = 10.0 * float(np.log10(2.0))
 
 
-class TwoToneStep(_Step):
+class TwoToneStep(_GeneratorAnalyzerStep):
     """Two equal tones at f +- spacing/2: IMD3 (and IMD5) vs per-tone power, OIP3 (§1.6)."""
 
     METRICS: ClassVar[dict[str, MetricSpec]] = TWO_TONE_METRICS
@@ -718,12 +722,6 @@ class TwoToneStep(_Step):
         """Offsets from the centre of the tones (0.5), IM3 (1.5) and IM5 (2.5) spacings."""
         orders = (0.5, 1.5, 2.5) if self.measure_im5 else (0.5, 1.5)
         return [k * self.tone_spacing_hz for k in orders]
-
-    def required_roles(self) -> tuple[str, ...]:
-        return (ROLE_GENERATOR, ROLE_ANALYZER)
-
-    def path_loss_roles(self) -> tuple[str, ...]:
-        return (ROLE_GENERATOR, ROLE_ANALYZER)
 
     def path_loss_frequencies(self, role: str) -> list[float]:
         """The analyzer's loss is needed at every tone and product frequency."""

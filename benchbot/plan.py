@@ -19,14 +19,11 @@ Loading errors are one :class:`PlanError` listing every problem as
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -35,6 +32,14 @@ from pydantic import (
 
 from benchbot.analysis.nr_bands import bs_nr_aclr, ue_nr_aclr
 from benchbot.limits import Limit
+from benchbot.plan_common import (
+    MetricSpec,
+    PlanModel,
+    Problems,
+    StepBase,
+    identifier,
+    metric_key,
+)
 from benchbot.waveforms.nr import (
     DEFAULT_TDD_PATTERN,
     N_RB_TABLE,
@@ -70,17 +75,6 @@ MAX_TONE_SPACING_HZ = 25e6  # the ARB clock is 8 x spacing, at most 200 MSa/s
 IQ_USABLE_FRACTION = 0.8
 MAX_HARMONIC = 5  # H2..H5 (rf-measurements-and-scpi.md §1.6: "n = 2, 3 (up to 5)")
 
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-#: step names become HDF5 group names: no '/', no '.', nothing that needs quoting
-_STEP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-
-
-class MetricSpec(NamedTuple):
-    """What a metric is: its unit, and whether it is judged per frequency or once per step."""
-
-    unit: str
-    per_frequency: bool
-    description: str
 
 
 #: The metrics a power-sweep step can put limits on (rf-measurements-and-scpi.md §1.1).
@@ -153,17 +147,7 @@ class PlanError(DocumentError):
     """A plan file that cannot be used; ``.issues`` lists every problem with path and line."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _identifier(value: str, what: str) -> str:
-    if not _IDENTIFIER.match(value):
-        raise ValueError(f"{what} {value!r} must be lower-case letters, digits and '_'")
-    return value
-
-
-class SafeOperatingArea(_Model):
+class SafeOperatingArea(PlanModel):
     """Absolute limits the bench must never exceed at the DUT; checked before anything runs."""
 
     max_rf_input_dbm: float = Field(ge=-100, le=70, description="max RF power at the DUT input")
@@ -171,7 +155,7 @@ class SafeOperatingArea(_Model):
     max_supply_current_a: float = Field(gt=0, le=1000)
 
 
-class DUT(_Model):
+class DUT(PlanModel):
     """The device under test."""
 
     part_number: str = Field(min_length=1)
@@ -183,10 +167,10 @@ class DUT(_Model):
     @field_validator("kind")
     @classmethod
     def _kind(cls, v: str) -> str:
-        return _identifier(v, "kind")
+        return identifier(v, "kind")
 
 
-class SupplySetting(_Model):
+class SupplySetting(PlanModel):
     """One DC rail: a channel of the instrument in ``role``, its voltage and current limit."""
 
     name: str = Field(description="rail name, e.g. vcc")
@@ -198,17 +182,17 @@ class SupplySetting(_Model):
     @field_validator("name", "role")
     @classmethod
     def _ids(cls, v: str, info: Any) -> str:
-        return _identifier(v, info.field_name)
+        return identifier(v, info.field_name)
 
 
-class Conditions(_Model):
+class Conditions(PlanModel):
     """Environment and bias under which every step runs."""
 
     ambient_temperature_c: float | None = Field(default=None, ge=-80, le=250)
     supplies: list[SupplySetting] = Field(default_factory=list)
 
 
-class PowerRange(_Model):
+class PowerRange(PlanModel):
     """An upward power sweep ``start, start + step, ..., stop`` (stop included), in dBm."""
 
     start: float = Field(ge=LEVEL_RANGE_DBM[0], le=LEVEL_RANGE_DBM[1])
@@ -243,43 +227,24 @@ class PowerRange(_Model):
         return levels
 
 
-def _metric_key(catalogue: dict[str, MetricSpec], what: str) -> Any:
-    """A limit key type: one of ``catalogue`` (the error for any other name lists them)."""
-
-    def known(name: Any) -> Any:
-        if isinstance(name, str) and name not in catalogue:
-            raise ValueError(f"unknown metric {name!r}; known {what} metrics: "
-                             f"{', '.join(catalogue)}")
-        return name
-
-    return Annotated[Literal[tuple(catalogue)], BeforeValidator(known)]
-
-
 #: a limit key: one of POWER_SWEEP_METRICS (the error for any other name lists them)
-PowerSweepMetric = _metric_key(POWER_SWEEP_METRICS, "power-sweep")
-ModulatedSweepMetric = _metric_key(MODULATED_SWEEP_METRICS, "modulated-power-sweep")
-HarmonicsMetric = _metric_key(HARMONICS_METRICS, "harmonics")
-TwoToneMetric = _metric_key(TWO_TONE_METRICS, "two-tone")
-
-Problems = list[tuple[tuple[str | int, ...], str, Any]]
-
+PowerSweepMetric = metric_key(POWER_SWEEP_METRICS, "power-sweep")
+ModulatedSweepMetric = metric_key(MODULATED_SWEEP_METRICS, "modulated-power-sweep")
+HarmonicsMetric = metric_key(HARMONICS_METRICS, "harmonics")
+TwoToneMetric = metric_key(TWO_TONE_METRICS, "two-tone")
 
 def needs_supply(metric: str) -> bool:
     """Whether a metric needs P_DC from the DUT supplies (efficiencies, PAE)."""
     return metric.endswith("_pct") and ("pae" in metric or "efficiency" in metric)
 
 
-class _Step(_Model):
+class _Step(StepBase):
     """What every step has: a name, a kind, carrier frequencies and an upward power sweep.
 
     Subclasses fix ``kind`` to a literal (the plan's discriminator), add their own settings and
     their ``limits`` keyed by their metric catalogue (:attr:`METRICS`).
     """
 
-    METRICS: ClassVar[dict[str, MetricSpec]] = {}
-
-    name: str = Field(description="unique; letters, digits, '_' and '-' (an HDF5 group name)")
-    kind: str
     frequencies_hz: list[Annotated[float, Field(gt=0, le=MAX_FREQUENCY_HZ)]] = Field(min_length=1)
     input_power_dbm: PowerRange
     reference_plane: Literal["dut_input", "generator_output"] = Field(
@@ -287,16 +252,6 @@ class _Step(_Model):
         description="where input_power_dbm applies: at the DUT input (the generator adds the "
         "input path loss) or at the generator port",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _STEP_NAME.match(v):
-            raise ValueError(
-                f"step name {v!r} cannot be an HDF5 group name: use letters, digits, '_' and '-', "
-                "starting with a letter, at most 64 characters"
-            )
-        return v
 
     @field_validator("frequencies_hz")
     @classmethod
@@ -344,12 +299,6 @@ class _Step(_Model):
             problems.append((("small_signal_points",), f"{small_signal_points} is more than the "
                              f"{n_levels} sweep level(s)", small_signal_points))
         return problems
-
-    def _limit_needs(self, limits: dict[str, Any], needs: dict[str, tuple[bool, str]]
-                     ) -> Problems:
-        """One problem per limited metric whose prerequisite (``needs[metric]``) is not met."""
-        return [(("limits", m), needs[m][1], None)
-                for m in limits if m in needs and not needs[m][0]]
 
 
 class PowerSweepStep(_Step):
@@ -411,7 +360,7 @@ def _rb_table_text(scs_khz: int | None = None) -> str:
     return "TS 38.104 Table 5.3.2-1 N_RB at " + "; ".join(rows)
 
 
-class NrWaveformSpec(_Model):
+class NrWaveformSpec(PlanModel):
     """An NR FR1 downlink test-model waveform (benchbot.waveforms.nr; 38.141-1 §4.9.2,
     simplified: see that module)."""
 
@@ -471,7 +420,7 @@ class NrWaveformSpec(_Model):
         return TEST_MODELS[self.test_model_name]
 
 
-class AclrSettings(_Model):
+class AclrSettings(PlanModel):
     """Which 3GPP ACLR parameter set applies and how ACLR is measured."""
 
     requirement: Literal["bs", "ue"] = Field(
@@ -494,7 +443,7 @@ class AclrSettings(_Model):
         return self.method in ("iq", "both")
 
 
-class SemSettings(_Model):
+class SemSettings(PlanModel):
     """Spectrum emission mask check at the rated point (the NR masks of benchbot.analysis.sem)."""
 
     mask: Literal["bs_cat_a", "bs_cat_b", "ue"] = Field(
@@ -743,7 +692,7 @@ AnyStep = PowerSweepStep | ModulatedPowerSweepStep | HarmonicsStep | TwoToneStep
 Step = Annotated[AnyStep, Field(discriminator="kind")]
 
 
-class Plan(SourcedDocument, _Model):
+class Plan(SourcedDocument, PlanModel):
     """A test plan: DUT, roles, conditions and steps (``schema: benchbot.plan/1``)."""
 
     schema_id: Literal["benchbot.plan/1"] = Field(alias="schema")
@@ -772,7 +721,7 @@ class Plan(SourcedDocument, _Model):
     @classmethod
     def _roles(cls, v: list[str]) -> list[str]:
         for r in v:
-            _identifier(r, "role")
+            identifier(r, "role")
         dup = sorted({r for i, r in enumerate(v) if r in v[:i]})
         if dup:
             raise ValueError(f"repeated roles: {', '.join(dup)}")

@@ -99,6 +99,26 @@ def _rf_input_violation(step: AnyStep, bench: BenchDefinition, max_dbm: float) -
     )
 
 
+def _uncovered_tables(step: AnyStep, bench: BenchDefinition) -> tuple[bool, list[str]]:
+    """(all tables usable, violations) for the path-loss tables ``step`` reads."""
+    tables_ok, violations = True, []
+    for role in step.path_loss_roles():
+        entry = bench.instruments.get(role)
+        if entry is None:
+            tables_ok = False
+        elif entry.path_loss is None:
+            tables_ok = False
+            violations.append(f"step {step.name!r}: role {role!r} has no path_loss in bench "
+                              f"{bench.name!r}; powers cannot be referred to the DUT")
+        else:
+            uncovered = [f for f in step.path_loss_frequencies(role)
+                         if not entry.path_loss.covers(f)]
+            if uncovered:
+                tables_ok = False
+                violations.append(_uncovered(step, role, entry.path_loss, uncovered))
+    return tables_ok, violations
+
+
 def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
     """Raise :class:`SafetyError` listing every reason ``plan`` must not run on ``bench``."""
     violations: list[str] = []
@@ -115,21 +135,16 @@ def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
 
     soa = plan.dut.safe_operating_area
     for step in plan.steps:
-        tables_ok = True
-        for role in step.path_loss_roles():
-            entry = bench.instruments.get(role)
-            if entry is None:
-                tables_ok = False
-            elif entry.path_loss is None:
-                tables_ok = False
-                violations.append(f"step {step.name!r}: role {role!r} has no path_loss in bench "
-                                  f"{bench.name!r}; powers cannot be referred to the DUT")
-            else:
-                uncovered = [f for f in step.path_loss_frequencies(role)
-                             if not entry.path_loss.covers(f)]
-                if uncovered:
-                    tables_ok = False
-                    violations.append(_uncovered(step, role, entry.path_loss, uncovered))
+        fixed_input = step.dut_rf_input_dbm()
+        if fixed_input is not None:
+            if fixed_input > soa.max_rf_input_dbm + _ROUND_OFF_DB:
+                violations.append(f"step {step.name!r}: {fixed_input:g} dBm at the DUT input > "
+                                  f"dut.safe_operating_area.max_rf_input_dbm "
+                                  f"{soa.max_rf_input_dbm:g} dBm")
+            violations.extend(_uncovered_tables(step, bench)[1])
+            continue
+        tables_ok, found_tables = _uncovered_tables(step, bench)
+        violations.extend(found_tables)
         if tables_ok:
             found = _rf_input_violation(step, bench, soa.max_rf_input_dbm)
             if found:

@@ -287,6 +287,21 @@ class SignalAnalyzer(Instrument):
         it); without, the front end stays as the last sweep left it."""
         raise NotImplementedError(f"{type(self).__name__} has no IQ capture")
 
+    def set_noise_source(self, on: bool) -> None:
+        """Switch the analyzer's +28 V noise-source drive (the NOISE SOURCE connector that
+        powers a 346-type source) for Y-factor noise figure. Optional capability."""
+        raise NotImplementedError(f"{type(self).__name__} cannot drive a noise source")
+
+    def measure_noise_power(
+        self, center_hz: float, bandwidth_hz: float, average_count: int = 10,
+        preamplifier: bool = True,
+    ) -> float:
+        """Noise power (dBm) in `bandwidth_hz` around `center_hz` for a Y-factor measurement:
+        the channel-power measurement with RMS detector, 0 dB input attenuation, the internal
+        preamplifier as asked and the reference level at the bottom of the range, averaged
+        `average_count` times in power. Optional capability."""
+        raise NotImplementedError(f"{type(self).__name__} has no noise-power measurement")
+
 
 class PowerMeter(Instrument):
     @abstractmethod
@@ -330,3 +345,114 @@ class DCSupply(Instrument):
     def make_safe(self) -> None:
         for channel in self.channels:
             self.set_output(channel, False)
+
+
+@dataclass(frozen=True)
+class SParameterData:
+    """A corrected S-parameter matrix against frequency, as the VNA returned it (SDATA).
+
+    ``s[:, i, j]`` is S(ports[i], ports[j]): the wave out of test port ``ports[i]`` over the
+    wave into test port ``ports[j]`` (the other ports terminated by the VNA's loads).
+    """
+
+    frequency_hz: np.ndarray
+    s: np.ndarray
+    ports: tuple[int, ...]
+    z0_ohm: float = 50.0
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VnaCalibration:
+    """The error correction a VNA channel applies, as the instrument reports it."""
+
+    corrected: bool
+    cal_set: str = ""
+    cal_type: str = ""
+    ports: tuple[int, ...] = ()
+
+    def covers(self, ports: tuple[int, ...] | list[int]) -> bool:
+        """Whether correction is on and calibrated for every one of ``ports``."""
+        return self.corrected and set(ports) <= set(self.ports)
+
+
+class VectorNetworkAnalyzer(Instrument):
+    """A VNA channel (channel 1 unless the driver's ``channel`` option says otherwise)."""
+
+    @property
+    @abstractmethod
+    def port_count(self) -> int:
+        """Test ports the instrument has."""
+
+    @abstractmethod
+    def frequency_range_hz(self) -> tuple[float, float]:
+        """(lowest, highest) stimulus frequency the instrument accepts."""
+
+    @abstractmethod
+    def configure_sweep(
+        self,
+        start_hz: float,
+        stop_hz: float,
+        points: int,
+        if_bandwidth_hz: float,
+        power_dbm: float,
+        average_count: int = 1,
+    ) -> None:
+        """Linear frequency sweep, source power at the test ports, IF bandwidth, sweep
+        averaging (1 = off); single-sweep (hold) mode so that nothing sweeps until asked."""
+
+    @abstractmethod
+    def sweep_time_s(self) -> float:
+        """The instrument's own estimate of one sweep's duration with the current settings."""
+
+    @abstractmethod
+    def calibration(self, ports: tuple[int, ...] | None = None) -> VnaCalibration:
+        """The active error correction of the channel (cal set, type, calibrated ports)."""
+
+    @abstractmethod
+    def measure_s_parameters(
+        self, ports: tuple[int, ...], timeout_s: float | None = None,
+    ) -> SParameterData:
+        """Run one synchronised sweep (all averages) and return the full S-matrix of
+        ``ports`` as corrected complex data (SDATA, REAL,64 binary blocks)."""
+
+    @abstractmethod
+    def set_rf_output(self, on: bool) -> None:
+        """Source power on/off at the test ports (off while a DUT changes state)."""
+
+    def make_safe(self) -> None:
+        self.set_rf_output(False)
+
+
+class RffeController(Instrument):
+    """A MIPI RFFE bus master (MIPI RFFE v2.1): VIO supply and register access to the slaves.
+
+    Register addresses 0x00-0x1F use Register Write/Read; 0x20-0xFF Extended Register
+    Write/Read (the controller picks the command sequence)."""
+
+    @abstractmethod
+    def set_vio(self, on: bool, voltage_v: float = 1.8) -> None:
+        """VIO (interface supply and reset: slaves power up with default registers)."""
+
+    @abstractmethod
+    def write_register(self, usid: int, address: int, value: int) -> None: ...
+
+    @abstractmethod
+    def read_register(self, usid: int, address: int) -> int: ...
+
+    def make_safe(self) -> None:
+        self.set_vio(False)
+
+
+class GpioController(Instrument):
+    """Digital output lines (8-bit ports) that drive a DUT's control pins or a test set."""
+
+    @abstractmethod
+    def write_port(self, port: int, value: int) -> None:
+        """Drive the 8 lines of ``port`` to ``value`` (bit n = line n, 1 = high)."""
+
+    @abstractmethod
+    def read_port(self, port: int) -> int: ...
+
+    def make_safe(self) -> None:
+        """GPIO lines keep their state: a DUT control pin has no unsafe level by itself."""

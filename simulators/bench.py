@@ -108,9 +108,21 @@ class VirtualBench:
             role: PathTable.from_config(t) for role, t in (self.config.get("paths") or {}).items()
         }
         dut_cfg = self.config.get("dut")
-        self.dut: PowerAmplifier | None = (
-            PowerAmplifier.from_config(dut_cfg) if dut_cfg is not None else None
-        )
+        is_pa = dut_cfg is not None and dut_cfg.get("model", "power_amplifier") == "power_amplifier"
+        self.dut: PowerAmplifier | None = PowerAmplifier.from_config(dut_cfg) if is_pa else None
+        #: a DUT seen through its S-parameters (LNA, filter, switch, FEM, Touchstone file...):
+        #: what a VNA measures and what the noise-figure chain passes (simulators.network_models)
+        self.network: Any = None
+        if dut_cfg is not None and not is_pa:
+            from simulators.network_models import network_dut_from_config
+
+            self.network = network_dut_from_config(dut_cfg)
+        #: VNA source power on per VNA role (a controlled DUT checks for hot switching)
+        self.vna_rf_on: dict[str, bool] = {}
+        #: GPIO controller output ports: port number -> 8-bit value (DUT pins, test-set relays)
+        self.gpio: dict[int, int] = {}
+        #: the analyzer's +28 V noise-source drive (simulators.noise)
+        self.noise_source_on = False
         # fixed electrical length of the input and output cables (phase = -2π·f·τ)
         self.tau_in_s = float(self.config.get("cable_delay_in_s", 5e-9))
         self.tau_out_s = float(self.config.get("cable_delay_out_s", 8e-9))

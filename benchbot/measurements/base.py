@@ -56,6 +56,8 @@ class BenchView:
     path_losses: Mapping[str, PathLoss]
     safe_operating_area: SafeOperatingArea
     supplies: tuple[tuple[SupplySetting, DCSupply], ...] = ()
+    #: the DUT's control profile (``plan.dut.control``: states and how to set them), if any
+    dut_control: Any = None
 
     def role(self, role: str, kind: type[T]) -> T:
         """The instrument in ``role``; KeyError if absent, TypeError if not a ``kind``."""

@@ -29,17 +29,21 @@ POINTS = 100_001
 QUERY = b":TRAC? TRACE1\n"
 
 
-class RawTraceClient:
-    """The baseline: one SCPI query and a definite-length block read on a plain TCP socket."""
+class RawBlockClient:
+    """The baseline: one SCPI query and a definite-length block read on a plain TCP socket,
+    viewed as ``dtype`` (little-endian float32 for a trace, float64 for S-parameters)."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, query: bytes = QUERY, dtype: str = "<f4",
+                 timeout_s: float = 5.0) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout_s)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.query = query
+        self.dtype = np.dtype(dtype)
 
     def fetch(self) -> np.ndarray:
-        """Send the query; read ``#<n><len><payload>\\n`` completely; float32 little-endian."""
+        """Send the query; read ``#<n><len><payload>\\n`` completely; view it as ``dtype``."""
         sock = self.sock
-        sock.sendall(QUERY)
+        sock.sendall(self.query)
         head = bytearray()
         while len(head) < 2 or len(head) < 2 + int(chr(head[1])):
             chunk = sock.recv(4096)
@@ -62,7 +66,9 @@ class RawTraceClient:
             got += n
         if buf[total - 1] != 0x0A:
             raise ValueError("block not followed by NL")
-        return np.frombuffer(buf, dtype="<f4", count=(total - offset - 1) // 4, offset=offset)
+        size = self.dtype.itemsize
+        return np.frombuffer(buf, dtype=self.dtype, count=(total - offset - 1) // size,
+                             offset=offset)
 
     def close(self) -> None:
         self.sock.close()
@@ -81,7 +87,7 @@ def measure(quick: bool = False) -> dict[str, float]:
         opened.callback(analyzer.close)
         if not isinstance(analyzer, KeysightXSeriesAnalyzer):
             raise TypeError(f"expected a KeysightXSeriesAnalyzer, got {type(analyzer).__name__}")
-        raw = RawTraceClient(server.host, server.port)
+        raw = RawBlockClient(server.host, server.port)
         opened.callback(raw.close)
         analyzer.configure_sweep(center_hz=3.55e9, span_hz=100e6, rbw_hz=1e3, points=POINTS)
         analyzer.single_sweep()

@@ -18,6 +18,14 @@ DRIVERS: dict[str, str] = {
     "rs.smw200a": "instruments.rohde_schwarz.smw:RohdeSchwarzSMW",
     "rs.smbv100b": "instruments.rohde_schwarz.smw:RohdeSchwarzSMW",
     "rs.fsw": "instruments.rohde_schwarz.fsw:RohdeSchwarzFSW",
+    "keysight.daq970a": "instruments.keysight.daq970a:KeysightDAQ970A",
+    "benchbot.rffe1": "instruments.benchbot_hw.rffe1:BenchbotRffe1",
+    "rs.znb": "instruments.rohde_schwarz.znb:RohdeSchwarzZNB",
+    "rs.zna": "instruments.rohde_schwarz.znb:RohdeSchwarzZNB",
+    "keysight.n5247b": "instruments.keysight.pna:KeysightPNA",
+    "keysight.n5227b": "instruments.keysight.pna:KeysightPNA",
+    "keysight.e5080b": "instruments.keysight.pna:KeysightPNA",
+    "keysight.n5291a": "instruments.keysight.pna:KeysightPNA",
 }
 
 

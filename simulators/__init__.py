@@ -42,6 +42,15 @@ MODELS: dict[str, str] = {
     "rs_smbv100b": "simulators.rs_smw:RohdeSchwarzSMW",
     "rs_fsw26": "simulators.rs_fsw:RohdeSchwarzFSW",
     "rs_fsw43": "simulators.rs_fsw:RohdeSchwarzFSW",
+    "keysight_daq970a": "simulators.keysight_daq970a:KeysightDAQ970A",
+    "benchbot_rffe1": "simulators.rffe_adapter:BenchbotRffeAdapter",
+    "keysight_n5247b": "simulators.keysight_pna:KeysightPNA",
+    "keysight_n5227b": "simulators.keysight_pna:KeysightPNA",
+    "keysight_e5080b": "simulators.keysight_pna:KeysightPNA",
+    "keysight_n5291a": "simulators.keysight_pna:KeysightPNA",
+    "rs_znb20": "simulators.rs_znb:RohdeSchwarzZNB",
+    "rs_zna26": "simulators.rs_znb:RohdeSchwarzZNB",
+    "rs_zna67": "simulators.rs_znb:RohdeSchwarzZNB",
 }
 
 

@@ -123,9 +123,12 @@ def test_identity_mismatch(bench: Bench, driver_name: str, role: str) -> None:
 
 
 def test_registry_names_and_options(bench: Bench) -> None:
-    assert set(DRIVERS) == {"keysight.n5182b", "keysight.n9030b", "keysight.n9020b",
-                            "keysight.n1912a", "keysight.e36312a", "rs.smw200a", "rs.smbv100b",
-                            "rs.fsw"}
+    assert {"keysight.n5182b", "keysight.n9030b", "keysight.n9020b", "keysight.n1912a",
+            "keysight.e36312a", "rs.smw200a", "rs.smbv100b", "rs.fsw", "keysight.n5247b",
+            "keysight.e5080b", "rs.zna", "rs.znb", "keysight.daq970a", "benchbot.rffe1"
+            } <= set(DRIVERS)
+    for name in DRIVERS:  # every entry imports and names the models it speaks for
+        assert driver_class(name).supported_models, name
     assert driver_class("keysight.n9020b") is KeysightXSeriesAnalyzer
     with pytest.raises(KeyError, match="known"):
         driver_class("keysight.nope")

@@ -1,0 +1,1 @@
+"""Drivers for benchbot's own open bench hardware (documented dialects in docs/)."""

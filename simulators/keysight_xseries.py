@@ -37,6 +37,13 @@ A..F) with its own RBW, integrates Meas BW = IMULti x RBW sliding across the off
 rel/abs peak power, peak offset frequency, then the same upper), 12 minimum margins (lower A,
 upper A, ... upper F): 82 values. The analyzer's own harmonic and intermodulation distortion
 is not modelled: HARM and TOI read what the input carries (plus the analyzer's noise).
+
+Noise figure support (Y-factor in SA mode): the rear-panel +28 V noise-source drive
+(`:SOURce:NOISe[:STATe] ON|OFF`, *RST OFF [verify: the NF mode reference documents the noise
+source control; its SA-mode form was not confirmed]) switches `bench.noise_source_on`; the noise
+the chain delivers (`simulators.noise`) adds to the analyzer's own noise in every sweep,
+measurement and IQ capture. The internal preamp (`[:SENSe]:POWer[:RF]:GAIN[:STATe]`) amplifies
+up to 3.6 GHz with `:GAIN:BAND LOW` (preset) and over the whole range with `FULL`.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from simulators import analyzer_measurements as am
+from simulators import noise
 from simulators import spectrum as sp
 from simulators.scpi_core import (
     ScpiDevice,
@@ -104,6 +112,8 @@ SEM_REFERENCE_VALUES, SEM_VALUES_PER_OFFSET = 10, 10
 SEM_RESULTS = SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * SEM_OFFSETS + 2 * SEM_OFFSETS
 #: Offset Freq Define ([:SENSe]:SEMask:OFFSet<n>:TYPE) [verify preset]
 SEM_OFFSET_TYPES = ["CTOCenter", "CTOEdge", "ETOCenter", "ETOEdge"]
+#: internal preamp, `:POW:GAIN:BAND LOW` (preset): amplifies below 3.6 GHz only [verify]
+LOW_BAND_PREAMP_MAX_HZ = 3.6e9
 
 
 @dataclass
@@ -116,6 +126,8 @@ class _Acquisition:
     seed: int
     modulated: list[ModulatedSignal] = field(default_factory=list)
     cache: dict[int, sp.SweepResult] = field(default_factory=dict)
+    #: excess noise PSD (W/Hz) per display point from the noise-source chain, at INIT time
+    external_noise_w_hz: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -434,6 +446,10 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         self.cont = True
         self.start_hz, self.stop_hz = 10e6, hw.f_spec_max_hz
         self.atten_db, self.atten_auto, self.ref_dbm, self.preamp = 10.0, True, 0.0, False
+        self.preamp_band = "LOW"
+        if self.bench is not None:
+            with self.bench.lock:
+                self.bench.noise_source_on = False  # *RST: +28 V drive off [verify]
         self.srate, self.wav_time = 12.5e6, 2e-3
         self._meas_preset()
         self.markers: dict[int, float | None] = dict.fromkeys(range(1, 13))
@@ -467,10 +483,16 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _vbw(self) -> float:
         return sp.auto_vbw(self._rbw(), self._det()) if self.vbw_auto else self.vbw
 
+    def _preamp_on(self, center_hz: float | None = None) -> bool:
+        """Preamp in the signal path: on, and band FULL or a low-band (< 3.6 GHz) frequency."""
+        f = (self.start_hz + self.stop_hz) / 2 if center_hz is None else center_hz
+        return self.preamp and (self.preamp_band == "FULL" or f < LOW_BAND_PREAMP_MAX_HZ)
+
     def _atten(self) -> float:
         if not self.atten_auto:
             return self.atten_db
-        gain = sp.preamp_gain_db((self.start_hz + self.stop_hz) / 2) if self.preamp else 0.0
+        center = (self.start_hz + self.stop_hz) / 2
+        gain = sp.preamp_gain_db(center) if self._preamp_on(center) else 0.0
         return sp.auto_attenuation(self.ref_dbm, gain)
 
     def _sweep(self) -> tuple[float, str]:
@@ -483,7 +505,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         return sp.SweepSettings(
             self.start_hz, self.stop_hz, self.points, self._rbw(), self._vbw(), self._det(n),
             self._avg_type(), self.avg_count if self.avg_on else 1, self._atten(), self.ref_dbm,
-            self.preamp, None if self.swt_auto or kind == "FFT" else t)
+            self._preamp_on(), None if self.swt_auto or kind == "FFT" else t)
 
     # ------------------------------------------------------------------ helpers
     def _num(self, args: Args, unit: str, lo: float, hi: float, default: float) -> float:
@@ -502,13 +524,25 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _modulated(self) -> list[ModulatedSignal]:
         return list(self.bench.modulated_at(self.role)) if self.bench is not None else []
 
+    def _external_noise(self, settings: sp.SweepSettings) -> np.ndarray | None:
+        """Excess noise PSD at each display point of `settings` from the noise-source chain."""
+        x = np.linspace(settings.start_hz, settings.stop_hz, int(settings.points))
+        return noise.excess_psd_w_hz(self.bench, self.role, x)
+
+    def _set_noise_source(self, on: bool) -> None:
+        if self.bench is not None:
+            with self.bench.lock:
+                self.bench.noise_source_on = on
+                self.bench.log_event(self.role, f"noise source +28 V {'ON' if on else 'OFF'}")
+
     def _need(self, mode: str) -> None:
         if self.mode != mode:
             raise ScpiError(-113, "Undefined header;not available in this mode")
 
     def _acquire(self) -> _Acquisition:
-        acq = _Acquisition(self._tones(), self.settings(), int(self.rng.integers(2**62)),
-                           self._modulated())
+        settings = self.settings()
+        acq = _Acquisition(self._tones(), settings, int(self.rng.integers(2**62)),
+                           self._modulated(), external_noise_w_hz=self._external_noise(settings))
         _, _, overload, over = sp.input_flags(acq.tones, acq.settings, self.hw,
                                               self.amplitude_offset_db, modulated=acq.modulated)
         self.integrity = 16 * overload + 32 * over
@@ -533,10 +567,15 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _acquire_iq(self) -> _IqAcquisition:
         n = min(max(int(round(self.srate * self.wav_time)), 1), 4_000_000)
         fc, tones, modulated = (self.start_hz + self.stop_hz) / 2, self._tones(), self._modulated()
-        _, comp, overload = sp.mixer_state(tones, self._atten(), self.preamp, self.hw,
+        preamp = self._preamp_on(fc)
+        _, comp, overload = sp.mixer_state(tones, self._atten(), preamp, self.hw,
                                            modulated=modulated)
         self.integrity = 16 * overload
-        nd = float(sp.noise_density_dbm_hz(self.hw, fc, self._atten(), self.preamp))
+        nd = float(sp.noise_density_dbm_hz(self.hw, fc, self._atten(), preamp))
+        excess = noise.excess_psd_w_hz(self.bench, self.role, np.array([fc]))
+        if excess is not None:  # the chain's noise, through the input (gain error included)
+            gain = 10.0 ** ((self.amplitude_offset_db - comp) / 10.0)
+            nd = 10.0 * math.log10(10.0 ** (nd / 10.0) + gain * float(excess[0]) * 1e3)
         return _IqAcquisition(tones, modulated, fc, self.srate, n, int(self.rng.integers(2**62)),
                               nd, self.amplitude_offset_db - comp)
 
@@ -554,7 +593,8 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             s = replace(acq.settings, detector=self._det(n))
             acq.cache[n] = sp.synthesize_sweep(acq.tones, s, self.hw, rng,
                                                self.amplitude_offset_db,
-                                               modulated=acq.modulated)
+                                               modulated=acq.modulated,
+                                               external_noise_w_hz=acq.external_noise_w_hz)
         return acq.cache[n]
 
     def _block(self, values: np.ndarray, trace_data: bool = False) -> bytes:
@@ -720,6 +760,12 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         c(f"{pw}:ATTenuation", set=set_att, query=lambda a, s: self._atten())
         c(f"{pw}:ATTenuation:AUTO", *flag("atten_auto"))
         c(f"{pw}:GAIN[:STATe]", *flag("preamp"))
+        c(f"{pw}:GAIN:BAND", set=lambda a, s: setattr(
+            self, "preamp_band", parse_enum(a[0], ["LOW", "FULL"])),
+          query=lambda a, s: self.preamp_band)
+        c(":SOURce:NOISe[:STATe]", set=lambda a, s: self._set_noise_source(parse_bool(a[0])),
+          query=lambda a, s: "1" if self.bench is not None and self.bench.noise_source_on
+          else "0")
         c(":DISPlay:WINDow<n>:TRACe:Y[:SCALe]:RLEVel", *number("ref_dbm", "DBM", -170, 30, 0))
 
         def set_det(a: Args, s: Sfx, all_traces: bool = False) -> None:
@@ -841,15 +887,16 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         det = setup.DETECTOR
         vbw = rbw_hz if det == "POS" else 10.0 * rbw_hz
         return sp.SweepSettings(start_hz, stop_hz, points, rbw_hz, vbw, det, setup.AVERAGE_TYPE,
-                                setup.averages(), self._atten(), self.ref_dbm, self.preamp,
-                                sweep_time_s)
+                                setup.averages(), self._atten(), self.ref_dbm,
+                                self._preamp_on((start_hz + stop_hz) / 2), sweep_time_s)
 
     def _sweep_now(self, settings: sp.SweepSettings) -> sp.SweepResult:
         """Synthesize one sweep of what the input carries now; integrity bits accumulate over
         the sweeps of one measurement (cleared by `_acquire_meas`)."""
         rng = np.random.default_rng(int(self.rng.integers(2**62)))
         result = sp.synthesize_sweep(self._tones(), settings, self.hw, rng,
-                                     self.amplitude_offset_db, modulated=self._modulated())
+                                     self.amplitude_offset_db, modulated=self._modulated(),
+                                     external_noise_w_hz=self._external_noise(settings))
         self.integrity |= 16 * result.input_overload + 32 * result.over_range
         return result
 

@@ -41,6 +41,10 @@ display.py, MATLAB_visadev_directSCPI_Specan_IQ_Display.m). Reproduced behaviour
   application is -113.
 - Harmonic distortion, TOI and spectrum emission mask: `simulators.rs_fsw_measurements` (one
   measurement per Spectrum channel; switching on a power function switches them off).
+- Noise figure support: `DIAGnostic:SERVice:NSOurce ON|OFF` switches the 28 V supply of the
+  NOISE SOURCE CONTROL connector (`bench.noise_source_on`; *RST OFF) [verify]; the noise the
+  chain delivers (`simulators.noise`) adds to the analyzer's own noise in Spectrum sweeps (so in
+  the power functions) and I/Q captures. Harmonics, TOI and SEM sweeps do not see it.
 Items marked [verify] could not be confirmed against the manual text.
 """
 
@@ -52,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simulators import analyzer_measurements as am
+from simulators import noise
 from simulators import spectrum as sp
 from simulators.rs_fsw_measurements import (
     FswMeasurements,
@@ -167,6 +172,8 @@ class _Acquisition:
     traces: dict[int, tuple[str, int]]  # trace -> (FSW detector, sweeps averaged)
     seed: int
     cache: dict[int, sp.SweepResult] = field(default_factory=dict)
+    #: excess noise PSD (W/Hz) per display point from the noise-source chain, at INIT time
+    external_noise_w_hz: np.ndarray | None = None
 
 
 @dataclass
@@ -270,6 +277,15 @@ class RohdeSchwarzFSW(ScpiDevice):
         self.byte_order = "SWAP"
         self.channels = {}
         self._new_channel("SAN", "Spectrum")
+        self._set_noise_source(False)  # *RST: 28 V noise-source supply off [verify]
+
+    def _set_noise_source(self, on: bool) -> None:
+        """The 28 V supply of the NOISE SOURCE CONTROL connector (a 346-type source's drive)."""
+        if self.bench is not None:
+            with self.bench.lock:
+                if self.bench.noise_source_on != on:
+                    self.bench.log_event(self.role, f"noise source 28 V {'ON' if on else 'OFF'}")
+                self.bench.noise_source_on = on
 
     def _new_channel(self, kind: str, name: str) -> _Channel:
         if name in self.channels:
@@ -357,7 +373,10 @@ class RohdeSchwarzFSW(ScpiDevice):
     def _acquire(self, ch: _Spectrum) -> _Acquisition:
         tones, mods = self._signals()
         traces = {t: (self._detector(ch, t), self._average_count(ch, t)) for t in range(1, 7)}
-        acq = _Acquisition(tones, mods, self._settings(ch), traces, int(self.rng.integers(2**62)))
+        settings = self._settings(ch)
+        x = np.linspace(settings.start_hz, settings.stop_hz, settings.points)
+        acq = _Acquisition(tones, mods, settings, traces, int(self.rng.integers(2**62)),
+                           external_noise_w_hz=noise.excess_psd_w_hz(self.bench, self.role, x))
         _, _, overload, over = sp.input_flags(tones, acq.settings, self.hw,
                                               self.amplitude_offset_db, mods)
         ch.status = 1 * overload + 4 * over
@@ -392,7 +411,8 @@ class RohdeSchwarzFSW(ScpiDevice):
                         average_type=domain or _AVERAGE_DOMAIN[ch.average_type])
             rng = np.random.default_rng([acq.seed, t])
             acq.cache[t] = sp.synthesize_sweep(acq.tones, s, self.hw, rng,
-                                               self.amplitude_offset_db, modulated=acq.modulated)
+                                               self.amplitude_offset_db, modulated=acq.modulated,
+                                               external_noise_w_hz=acq.external_noise_w_hz)
         return acq.cache[t]
 
     def _iq_acquire(self, ch: _IqAnalyzer) -> _IqAcquisition:
@@ -401,6 +421,10 @@ class RohdeSchwarzFSW(ScpiDevice):
         _, comp, overload = sp.mixer_state(tones, atten, ch.preamp, self.hw, mods)
         ch.status = 1 * overload
         nd = float(sp.noise_density_dbm_hz(self.hw, ch.center_hz, atten, ch.preamp))
+        excess = noise.excess_psd_w_hz(self.bench, self.role, np.array([ch.center_hz]))
+        if excess is not None:  # the chain's noise, through the input (gain error included)
+            gain = 10.0 ** ((self.amplitude_offset_db - comp) / 10.0)
+            nd = 10.0 * float(np.log10(10.0 ** (nd / 10.0) + gain * float(excess[0]) * 1e3))
         ifbw = min(0.8 * ch.sample_rate_hz, self.hw.analysis_bw_hz)
         return _IqAcquisition(tones, mods, ch.center_hz, ch.sample_rate_hz, ch.record_length,
                               int(self.rng.integers(2**62)), nd,
@@ -764,6 +788,9 @@ class RohdeSchwarzFSW(ScpiDevice):
         c("INPut:ATTenuation:AUTO", **flag(lambda: self.ch.atten_auto,
                                            lambda v: setattr(self.ch, "atten_auto", v)))
         c("INPut:GAIN:STATe", set=self._set_preamp, query=lambda a, s: str(int(self.ch.preamp)))
+        c("DIAGnostic:SERVice:NSOurce", **flag(
+            lambda: self.bench is not None and self.bench.noise_source_on,
+            self._set_noise_source))
         for bw in ("BANDwidth", "BWIDth"):
             c(f"[:SENSe]:{bw}[:RESolution]", set=self._set_rbw,
               query=lambda a, s: _rs(self._rbw(self._san())))

@@ -425,12 +425,17 @@ def _noise_reading(rng: np.random.Generator, n: int, kind: str, a: float, g: flo
 def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerModel,
                      rng: np.random.Generator, amplitude_offset_db: float = 0.0,
                      amplitude_jitter_db: float = 0.01,
-                     modulated: Sequence[ModulatedSignal] = ()) -> SweepResult:
+                     modulated: Sequence[ModulatedSignal] = (),
+                     external_noise_w_hz: np.ndarray | float | None = None) -> SweepResult:
     """One displayed trace (dBm per point) for tones and modulated signals at the input under
     settings ``s``; modulated power is noise-like and read with the noise statistics.
 
     ``amplitude_offset_db`` is the instrument's fixed calibration error; each sweep adds a
     N(0, amplitude_jitter_db) gain error, averaged down with the trace averaging.
+    ``external_noise_w_hz`` is a noise PSD (W/Hz, per display point or one value) arriving at the
+    input on top of the terminated input the DANL describes (`simulators.noise`): it adds to the
+    analyzer's own noise within each RBW's noise bandwidth before detection, so it is read with
+    the same statistics (a channel power of noise repeats to 1/sqrt(B·T)).
     """
     n = int(s.points)
     x = np.linspace(s.start_hz, s.stop_hz, n)
@@ -472,6 +477,9 @@ def synthesize_sweep(tones: Sequence[Tone], s: SweepSettings, model: AnalyzerMod
     nd = noise_density_dbm_hz(model, x, s.attenuation_db, s.preamp)
     noise_w = 10.0 ** ((nd + 10.0 * math.log10(ENBW_RATIO * s.rbw_hz)) / 10.0 - 3.0)
     analyzer_noise_w = noise_w
+    if external_noise_w_hz is not None:  # through the input like a signal: the gain error too
+        noise_w = noise_w + (10.0 ** (gain_db / 10.0) * ENBW_RATIO * s.rbw_hz
+                             * np.asarray(external_noise_w_hz, dtype=float))
     if modulated:
         gain_w = 10.0 ** (gain_db / 10.0)
         noise_w = noise_w + gain_w * sum(modulated_rbw_power_w(m, x, s.rbw_hz) for m in modulated)

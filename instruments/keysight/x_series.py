@@ -38,6 +38,11 @@ harmonics/TOI result tables): ``:CONFigure:HARMonics``, ``[:SENSe]:HARMonics:NUM
 ``...:LIST:BANDwidth[:RESolution]|:IMULti``, ``...:LIST:STARt|STOP:ABSolute``,
 ``...:LIST:STOP:ABSolute:COUPle``, ``...:LIST:TEST ABSolute``, ``...:LIST:STATe``,
 ``...:LIST:SWEep:TIME?``; ``FETCh:SEMask?`` (82 values).
+Y-factor noise figure in SA mode: the rear-panel +28 V noise-source drive ``:SOURce:NOISe[:STATe]
+ON|OFF`` [verify: documented for the Noise Figure mode; its SA-mode form was not confirmed], the
+internal preamp ``[:SENSe]:POWer[:RF]:GAIN[:STATe]`` with ``:GAIN:BAND FULL`` (the preset band
+LOW amplifies below 3.6 GHz only), manual attenuation ``[:SENSe]:POWer[:RF]:ATTenuation 0``, and
+the Channel Power measurement (RMS detector, power averaging) for the noise power.
 """
 
 from __future__ import annotations
@@ -118,6 +123,12 @@ _HARM_READ_BACK: tuple[tuple[str, str], ...] = (
 #: ``FETC:TOI2?``: worst IM Hz, worst IM dBm, worst intercept dBm, lower base Hz, dBm, upper
 #: base Hz, dBm, lower IM Hz, dBm, lower intercept dBm, upper IM Hz, dBm, upper intercept dBm
 TOI2_RESULT_COUNT = 13
+#: Y-factor noise power: CHP span over integration bandwidth (the CHP preset's 3 MHz / 2 MHz)
+NOISE_SPAN_RATIO = 1.5
+#: reference level of noise-power measurements: above any noise a DUT chain delivers in a few
+#: MHz (-174 dBm/Hz + 25 dB ENR + 40 dB gain + 70 dB(10 MHz) = -39 dBm is the extreme), low
+#: enough for full IF gain
+NOISE_REFERENCE_LEVEL_DBM = -40.0
 #: TOI sweep: span = 5 x spacing (IM3 at +-1.5 spacings, IM5 at the edges); RBW = spacing/200:
 #: one tone's RBW skirt is negligible at the other tone and at the IM3 products, and the RBW is
 #: below the line spacing of the two-tone ARB loop (benchbot's loops hold >= spacing/128)
@@ -617,6 +628,49 @@ class KeysightXSeriesAnalyzer(KeysightCommon, SignalAnalyzer):
             raise UnexpectedResponse(f"<{raw.size} values>", command, f"{count} values")
         self.session.check_errors(after=command)
         return raw.astype(np.float64)
+
+    # -- Y-factor noise figure -------------------------------------------------------------
+
+    def set_noise_source(self, on: bool) -> None:
+        """The +28 V NOISE SOURCE drive that powers a 346-type source (``:SOUR:NOIS ON|OFF``
+        [verify]), read back."""
+        command = f":SOUR:NOIS {on_off(on)}"
+        self._configure(command)
+        if parse_bool(self.session.query(":SOUR:NOIS?"), ":SOUR:NOIS?") != on:
+            raise UnexpectedResponse(str(int(not on)), ":SOUR:NOIS?", f"{int(on)} after {command}")
+
+    def measure_noise_power(
+        self, center_hz: float, bandwidth_hz: float, average_count: int = 10,
+        preamplifier: bool = True,
+    ) -> float:
+        """Noise power (dBm) in `bandwidth_hz` at `center_hz`: Channel Power (RMS detector,
+        power averaging of `average_count` sweeps), integration BW `bandwidth_hz`, span
+        NOISE_SPAN_RATIO × that, 0 dB input attenuation, reference level
+        NOISE_REFERENCE_LEVEL_DBM, the internal preamp over its full range if asked.
+
+        Afterwards the preamp (if switched on) goes off and the attenuation back to auto,
+        whatever happened: the driver's other measurements assume no preamp, and 0 dB leaves the
+        mixer unprotected. Without `preamplifier` the preamp is not touched (the option may be
+        absent).
+        """
+        _positive(center_hz=center_hz, bandwidth_hz=bandwidth_hz)
+        preamp = (":POW:GAIN:BAND FULL", ":POW:GAIN ON") if preamplifier else ()
+        done = False
+        try:
+            self._setup_measurement("CHP", center_hz, NOISE_REFERENCE_LEVEL_DBM, average_count,
+                                    f":CHP:BAND:INT {num(bandwidth_hz)}",
+                                    f":CHP:FREQ:SPAN {num(NOISE_SPAN_RATIO * bandwidth_hz)}",
+                                    ":POW:ATT 0", *preamp)
+            values, _ = self._run_measurement("CHP", CHP_RESULT_COUNT, average_count)
+            done = True
+        finally:
+            try:
+                self._configure(*((":POW:GAIN OFF",) if preamplifier else ()),
+                                ":POW:ATT:AUTO ON")
+            except Exception:
+                if done:  # after a failure, the failure is the news
+                    raise
+        return float(values[0])
 
     # -- IQ capture ------------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ I/Q Analyzer (R&S example ``RsInstrument_FSW_iq_transfer_display.py``: ``INST:CR
 'IQ Analyzer'``), ``TRACe:IQ:SRATe``, ``:RLENgth``, ``:DATA:FORMat IQPair``, ``INITiate;*OPC?``,
 ``TRACe:IQ:DATA:MEMory?`` → REAL,32 I,Q pairs in volts with P = |v|²/50 (R&S's example computes
 dBm as 20·log10(V_rms) − 10·log10(50) + 30): already the sqrt(W·50) of `IQCapture`, no scaling.
+Y-factor noise figure in the Spectrum application: ``DIAGnostic:SERVice:NSOurce ON|OFF`` (the
+28 V supply of the NOISE SOURCE CONTROL connector [verify]), the preamplifier ``INPut:GAIN:STATe``
+(option B24), ``INPut:ATTenuation 0`` and the channel power function for the noise power.
 """
 
 from __future__ import annotations
@@ -124,6 +127,12 @@ CHANNEL_FILTERS_HZ = (
     6e3, 8.5e3, 9e3, 10e3, 12.5e3, 14e3, 15e3, 16e3, 20e3, 21e3, 25e3, 30e3, 50e3, 100e3,
     150e3, 192e3, 200e3, 300e3, 500e3, 1e6, 1.228e6, 1.5e6, 2e6, 3e6, 5e6)
 #: Gaussian (3 dB) RBWs of the FSW: 1 Hz..10 MHz in 1/2/3/5 steps
+#: Y-factor noise power: span over channel bandwidth (the channel, plus margin for the RBW skirts)
+NOISE_SPAN_RATIO = 1.5
+#: reference level of noise-power measurements: above any noise a DUT chain delivers in a few
+#: MHz (-39 dBm extreme: -174 dBm/Hz + 25 dB ENR + 40 dB gain + 70 dB(10 MHz)), low enough for
+#: full IF gain
+NOISE_REFERENCE_LEVEL_DBM = -40.0
 GAUSSIAN_RBWS_HZ = tuple(m * 10.0**d for d in range(8) for m in (1.0, 2.0, 3.0, 5.0)
                          if m * 10.0**d <= 10e6)
 
@@ -722,6 +731,51 @@ class RohdeSchwarzFSW(RohdeSchwarzCommon, SignalAnalyzer):
         values = _floats(self.session.query(command), command, count)
         self.session.check_errors(after=command)
         return values
+
+    # -- Y-factor noise figure -------------------------------------------------------------
+
+    def set_noise_source(self, on: bool) -> None:
+        """The 28 V NOISE SOURCE CONTROL supply that powers a 346-type source
+        (``DIAG:SERV:NSO ON|OFF`` [verify]), read back."""
+        command = f"DIAG:SERV:NSO {on_off(on)}"
+        self._configure(command)
+        if parse_bool(self.session.query("DIAG:SERV:NSO?"), "DIAG:SERV:NSO?") != on:
+            raise UnexpectedResponse(str(int(not on)), "DIAG:SERV:NSO?",
+                                     f"{int(on)} after {command}")
+
+    def measure_noise_power(
+        self, center_hz: float, bandwidth_hz: float, average_count: int = 10,
+        preamplifier: bool = True,
+    ) -> float:
+        """Noise power (dBm) in `bandwidth_hz` at `center_hz`: the channel power function (Adjust
+        Settings: RMS detector, RBW <= bandwidth/40), span NOISE_SPAN_RATIO × bandwidth, 0 dB
+        input attenuation, reference level NOISE_REFERENCE_LEVEL_DBM, the preamplifier (B24) if
+        asked, `average_count` sweeps averaged in power.
+
+        Afterwards the preamplifier (if switched on) goes off and the attenuation back to auto,
+        whatever happened: the driver's other measurements assume no preamp, and 0 dB leaves the
+        mixer unprotected. Without `preamplifier` the preamp is not touched (B24 may be absent).
+        """
+        _positive(center_hz=center_hz, bandwidth_hz=bandwidth_hz)
+        preamp = ("INP:GAIN:STAT ON",) if preamplifier else ()
+        done = False
+        try:
+            self._setup_power("CPOW", center_hz, NOISE_REFERENCE_LEVEL_DBM, average_count,
+                              ("POW:ACH:ACP 0", f"POW:ACH:BWID:CHAN1 {num(bandwidth_hz)}",
+                               "POW:NCOR OFF", "POW:ACH:PRES CPOW",
+                               f"FREQ:SPAN {num(NOISE_SPAN_RATIO * bandwidth_hz)}",
+                               "INP:ATT 0", *preamp))
+            self._measure()
+            power_dbm = self._result("CPOW", 1)[0]
+            done = True
+        finally:
+            try:
+                self._configure(*(("INP:GAIN:STAT OFF",) if preamplifier else ()),
+                                "INP:ATT:AUTO ON")
+            except Exception:
+                if done:  # after a failure, the failure is the news
+                    raise
+        return power_dbm
 
     def _select_channel(self, kind: str) -> None:
         """Select the first measurement channel of type `kind` (``SAN``/``IQ``) that

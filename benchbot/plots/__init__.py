@@ -3,7 +3,10 @@
 - `power_sweep` steps: gain and PAE vs Pout, Pout vs Pin with P1dB, AM-PM vs Pout, and the
   stored output spectrum with its harmonics;
 - `modulated_power_sweep` steps: ACLR vs Pout and EVM vs Pout with their limits, and the stored
-  spectrum with the SEM mask evaluated and the ACLR channels shaded.
+  spectrum with the SEM mask evaluated and the ACLR channels shaded;
+- `s_parameters` steps: |S21|, |S11|/|S22|, |S12| and group delay with their limit masks, and
+  K/μ stability; `network_paths` steps: insertion loss (or gain), isolation and return loss per
+  control state.
 
 Reads records only (`benchbot.results`) and calls pure analysis; never touches instruments.
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from benchbot.plots import modulated, power_sweep, spectrum
+from benchbot.plots import modulated, network, power_sweep, spectrum
 from benchbot.plots.data import RecordData, StepData, load_record
 from benchbot.plots.style import save
 from benchbot.results.format import PARTIAL_SUFFIX, safe_name
@@ -18,6 +18,8 @@ FigureMaker = Callable[[RecordData, StepData], list[tuple[str, Figure]]]
 FIGURES_BY_KIND: dict[str, tuple[FigureMaker, ...]] = {
     power_sweep.KIND: (power_sweep.figures, spectrum.figures),
     modulated.KIND: (modulated.figures, spectrum.figures),
+    network.KIND_S_PARAMETERS: (network.s_parameter_figures,),
+    network.KIND_NETWORK_PATHS: (network.network_paths_figures,),
 }
 
 

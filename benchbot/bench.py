@@ -41,6 +41,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+
+def _table_problems(frequency_hz: list[float], values: list[float], values_field: str
+                    ) -> list[tuple[Loc, str, Any]]:
+    """Problems of a table against frequency: lengths differ, frequencies not increasing."""
+    problems: list[tuple[Loc, str, Any]] = []
+    if len(frequency_hz) != len(values):
+        problems.append(((values_field,), f"{len(values)} values for "
+                         f"{len(frequency_hz)} frequencies", None))
+    for i in range(1, len(frequency_hz)):
+        if frequency_hz[i] <= frequency_hz[i - 1]:
+            problems.append((("frequency_hz", i), f"{frequency_hz[i]:g} Hz is not above "
+                             f"the previous {frequency_hz[i - 1]:g} Hz (must strictly "
+                             "increase)", frequency_hz[i]))
+    return problems
+
+
 class PathLoss(_Model):
     """Loss (dB, positive = loss) from an instrument port to the DUT plane against frequency.
 
@@ -54,16 +70,7 @@ class PathLoss(_Model):
 
     @model_validator(mode="after")
     def _table(self) -> PathLoss:
-        problems: list[tuple[Loc, str, Any]] = []
-        if len(self.frequency_hz) != len(self.loss_db):
-            problems.append((("loss_db",), f"{len(self.loss_db)} values for "
-                             f"{len(self.frequency_hz)} frequencies", None))
-        for i in range(1, len(self.frequency_hz)):
-            if self.frequency_hz[i] <= self.frequency_hz[i - 1]:
-                problems.append((("frequency_hz", i), f"{self.frequency_hz[i]:g} Hz is not above "
-                                 f"the previous {self.frequency_hz[i - 1]:g} Hz (must strictly "
-                                 "increase)", self.frequency_hz[i]))
-        raise_problems("PathLoss", problems)
+        raise_problems("PathLoss", _table_problems(self.frequency_hz, self.loss_db, "loss_db"))
         return self
 
     @property
@@ -107,6 +114,53 @@ class InstrumentEntry(_Model):
         return self
 
 
+class EnrTable(_Model):
+    """A noise source's calibrated excess noise ratio against frequency (its cal report)."""
+
+    frequency_hz: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    enr_db: list[Annotated[float, Field(ge=0, le=40)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _table(self) -> EnrTable:
+        raise_problems("EnrTable", _table_problems(self.frequency_hz, self.enr_db, "enr_db"))
+        return self
+
+
+class TestSetSwitch(_Model):
+    """A GPIO-driven test-set switch: ``port`` of the controller in ``role`` written with
+    ``thru_value`` routes the noise source straight to the analyzer (receiver calibration,
+    the DUT bypassed), with ``dut_value`` through the DUT."""
+
+    role: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    port: int = Field(ge=0, le=255)
+    thru_value: int = Field(ge=0, le=255)
+    dut_value: int = Field(ge=0, le=255)
+
+
+class NoiseSourceEntry(_Model):
+    """A 346-type noise source on the DUT's input, powered by ``driven_by``'s +28 V output."""
+
+    model: str = Field(min_length=1, description="e.g. Keysight 346B")
+    serial: str = Field(min_length=1)
+    enr: EnrTable
+    driven_by: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="role with the 28 V drive")
+    cold_temperature_k: float = Field(default=296.15, gt=0, le=400,
+                                      description="physical temperature of the source when off")
+    bypass: TestSetSwitch | None = Field(default=None, description="receiver-calibration route")
+    cal_due: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+    def simulation_config(self) -> dict[str, Any]:
+        """The simulated source is exactly as calibrated (like the simulated cables)."""
+        config: dict[str, Any] = {
+            "enr": {"frequency_hz": list(self.enr.frequency_hz), "enr_db": list(self.enr.enr_db)},
+            "cold_temperature_k": self.cold_temperature_k,
+        }
+        if self.bypass is not None:
+            config["bypass"] = {"gpio_port": self.bypass.port,
+                                "thru_value": self.bypass.thru_value}
+        return config
+
+
 class BenchDefinition(SourcedDocument, _Model):
     """A bench: role -> instrument, and the simulators' physical truth when simulated."""
 
@@ -116,6 +170,7 @@ class BenchDefinition(SourcedDocument, _Model):
     instruments: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], InstrumentEntry] = (
         Field(min_length=1)
     )
+    noise_source: NoiseSourceEntry | None = Field(default=None, description="Y-factor source")
     simulation: dict[str, Any] | None = Field(default=None, description="free-form, simulators'")
 
     model_config = ConfigDict(populate_by_name=True)
@@ -138,7 +193,7 @@ def load_bench(path: str | Path) -> BenchDefinition:
 
 
 #: the packaged simulated benches, by the name `--bench` accepts
-BUILTIN_BENCHES = ("simulated", "simulated-rs")
+BUILTIN_BENCHES = ("simulated", "simulated-rs", "simulated-network", "simulated-network-rs")
 
 
 def builtin_bench_path(name: str = "simulated") -> Path:

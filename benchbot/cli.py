@@ -1,4 +1,4 @@
-"""`benchbot` command line: run, validate, show, sim, schema, plot.
+"""`benchbot` command line: run, validate, show, sim, schema, plot, export.
 
 Exit status of `run`: 0 pass (marginal included), 1 fail, 3 invalid plan or bench (nothing
 touched), 4 error during the run, 5 aborted (Ctrl-C / SIGTERM). 2 is argparse's usage error.
@@ -22,7 +22,7 @@ from benchbot import simbench
 from benchbot.bench import BenchDefinition, BenchError, builtin_bench_path, load_bench
 from benchbot.console import RichProgress, metric_from_record, metrics_tables, verdict_text
 from benchbot.limits import Verdict
-from benchbot.plan import PlanError, load_plan, plan_json_schema
+from benchbot.plan import Plan, PlanError, load_plan, plan_json_schema
 from benchbot.safety import SafetyError, check_plan_against_bench
 
 if TYPE_CHECKING:  # the runner pulls in pyvisa: imported only when a run starts
@@ -85,11 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("record", type=Path)
     plot.add_argument("--out", type=Path, help="output directory (default: <record>_plots/)")
     plot.set_defaults(func=cmd_plot)
+
+    export = sub.add_parser("export", help="export data of an HDF5 run record")
+    export_sub = export.add_subparsers(required=True, metavar="FORMAT")
+    touchstone = export_sub.add_parser(
+        "touchstone", help="one Touchstone .sNp per S-parameter step (and per control state)")
+    touchstone.add_argument("record", type=Path)
+    touchstone.add_argument("--out", type=Path,
+                            help="output directory (default: <record>_touchstone/)")
+    touchstone.set_defaults(func=cmd_export_touchstone)
     return parser
 
 
-def _bench(path: Path | None) -> tuple[BenchDefinition, str]:
-    """A bench file, or a built-in simulated bench by name (`simulated`, `simulated-rs`)."""
+def _bench(path: Path | None, plan: Plan | None = None) -> tuple[BenchDefinition, str]:
+    """A bench file, or a built-in simulated bench by name (`simulated`, `simulated-rs`...);
+    without `--bench`, the plan's own `bench` (a name, or a file relative to the plan), else
+    the default simulated bench."""
+    if path is None and plan is not None and plan.bench is not None:
+        path = Path(plan.bench)
+        if plan.source_path is not None and path.suffix:
+            path = Path(plan.source_path).parent / path
     if path is None:
         path = builtin_bench_path()
     elif not path.exists() and path.suffix == "" and len(path.parts) == 1:
@@ -105,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbot.runner import RunRequest  # heavy imports only when running
 
     plan = load_plan(args.plan)
-    bench, bench_text = _bench(args.bench)
+    bench, bench_text = _bench(args.bench, plan)
     check_plan_against_bench(plan, bench)
     request = RunRequest(
         plan=plan, plan_text=args.plan.read_text(encoding="utf-8"), bench=bench,
@@ -116,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _sigterm_as_interrupt():
         if _is_simulated(bench):
             seed = (bench.simulation or {}).get("seed")
-            with simbench.running(bench) as (served, _):
+            with simbench.running(bench, plan.dut.part_number) as (served, _):
                 console.print(f"simulated bench on loopback (seed {seed})")
                 outcome = _run(request, served, simulated=True, seed=seed)
         else:
@@ -159,9 +174,9 @@ class _sigterm_as_interrupt:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
-    bench, _ = _bench(args.bench)
+    bench, _ = _bench(args.bench, plan)
     check_plan_against_bench(plan, bench)
-    points = sum(len(s.frequencies_hz) * len(s.input_power_dbm.levels_dbm()) for s in plan.steps)
+    points = sum(s.total_points() for s in plan.steps)
     console.print(f"[bold green]valid[/]: {args.plan} — plan {plan.name} v{plan.version}, "
                   f"{len(plan.steps)} step(s), {points} points, roles {', '.join(plan.roles)}; "
                   f"safe on bench {bench.name}")
@@ -234,6 +249,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if not paths:
         errors.print(f"no figures for the steps of {args.record}", highlight=False)
+    sys.stdout.write("".join(f"{path}\n" for path in paths))
+    return EXIT_PASS
+
+
+def cmd_export_touchstone(args: argparse.Namespace) -> int:
+    """Touchstone files of every S-parameter step; prints each path on its own line."""
+    from benchbot.results.networks import export_touchstone
+    from benchbot.results.reader import RecordFormatError
+
+    try:
+        paths = export_touchstone(args.record, args.out)
+    except (OSError, RecordFormatError, ValueError) as exc:
+        errors.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    if not paths:
+        errors.print(f"no S-parameter steps in {args.record}", highlight=False)
     sys.stdout.write("".join(f"{path}\n" for path in paths))
     return EXIT_PASS
 

@@ -98,8 +98,13 @@ def _limit_text(result: MetricResult) -> str:
     return f"≥ {limit.min * k:g}" if limit.min is not None else f"≤ {limit.max * k:g}"
 
 
+#: more conditions than this (e.g. switch states x paths) are listed as rows, not columns
+MAX_CONDITION_COLUMNS = 6
+
+
 def metrics_tables(results: list[MetricResult]) -> list[Table]:
-    """One table per step: a row per metric, a column per condition (e.g. frequency)."""
+    """One table per step: a row per metric, a column per condition (e.g. frequency); with
+    more than :data:`MAX_CONDITION_COLUMNS` conditions, a row per condition and metric."""
     tables = []
     for step in dict.fromkeys(r.step for r in results):
         rows = [r for r in results if r.step == step]
@@ -108,22 +113,41 @@ def metrics_tables(results: list[MetricResult]) -> list[Table]:
             r.limit is not None for r in rows) else None
         title = f"step {step}" + (f" — {verdict_text(worst)}" if worst else "")
         table = Table(title=title, header_style="bold", title_justify="left")
-        table.add_column("metric", no_wrap=True)
-        table.add_column("unit")
-        table.add_column("limit", justify="right", no_wrap=True)
-        for condition in conditions:
-            table.add_column(condition, justify="right")
-        for metric in dict.fromkeys(r.metric for r in rows):
-            cells = {_condition(r): r for r in rows if r.metric == metric}
-            first = next(iter(cells.values()))
-            table.add_row(metric, _shown(first.unit)[0], _limit_text(first),
-                          *(_cell(cells.get(c)) for c in conditions))
+        if len(conditions) > MAX_CONDITION_COLUMNS:
+            _long_rows(table, rows)
+        else:
+            _wide_rows(table, rows, conditions)
         sources = {r.metric: r.limit.source for r in rows if r.limit is not None and r.limit.source}
         if sources:
             table.caption = "limit sources: " + "; ".join(f"{m}: {s}" for m, s in sources.items())
             table.caption_justify = "left"
         tables.append(table)
     return tables
+
+
+def _wide_rows(table: Table, rows: list[MetricResult], conditions: list[str]) -> None:
+    table.add_column("metric", no_wrap=True)
+    table.add_column("unit")
+    table.add_column("limit", justify="right", no_wrap=True)
+    for condition in conditions:
+        table.add_column(condition, justify="right")
+    for metric in dict.fromkeys(r.metric for r in rows):
+        cells = {_condition(r): r for r in rows if r.metric == metric}
+        first = next(iter(cells.values()))
+        table.add_row(metric, _shown(first.unit)[0], _limit_text(first),
+                      *(_cell(cells.get(c)) for c in conditions))
+
+
+def _long_rows(table: Table, rows: list[MetricResult]) -> None:
+    table.add_column("condition", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("unit")
+    table.add_column("limit", justify="right", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("note")
+    for r in sorted(rows, key=lambda r: _condition(r) == "whole step"):  # stable: plan order
+        table.add_row(_condition(r), r.metric, _shown(r.unit)[0], _limit_text(r), _cell(r),
+                      r.note)
 
 
 def _cell(result: MetricResult | None) -> str:

@@ -24,7 +24,9 @@ from instruments.interfaces import (
     DCSupply,
     Instrument,
     PowerMeter,
+    RffeController,
     SignalGenerator,
+    VectorNetworkAnalyzer,
 )
 
 
@@ -69,6 +71,9 @@ class _Step:
     def add_trace(self, name: str, x: np.ndarray, y: np.ndarray, x_units: str, y_units: str,
                   attrs: dict[str, Any]) -> None:
         self._writer.add_trace(name, x, y, x_units, y_units, attrs)
+
+    def set_attrs(self, values: dict[str, Any]) -> None:
+        self._writer.set_attrs(values)
 
     def commit(self) -> None:
         self._writer.flush()
@@ -191,12 +196,16 @@ class Engine:
             safe_operating_area=self.plan.dut.safe_operating_area,
             supplies=tuple((s, self._role(s.role, DCSupply))
                            for s in self.plan.conditions.supplies),
+            dut_control=self.plan.dut.control,
+            noise_source=self.bench.noise_source,
         )
 
     def _make_safe(self) -> None:
-        """RF off on every generator (and its modulation/ARB), then every DUT supply off; each
-        attempted regardless."""
-        order = self._all(SignalGenerator) + self._all(DCSupply)
+        """RF off on every generator (and its modulation/ARB) and every VNA source, then the
+        DUT's control interface (RFFE VIO) off, then every DUT supply off; each attempted
+        regardless."""
+        order = (self._all(SignalGenerator) + self._all(VectorNetworkAnalyzer)
+                 + self._all(RffeController) + self._all(DCSupply))
         for instrument in order:
             role = self._role_of(instrument)
             try:
@@ -234,6 +243,10 @@ def _reads_safe(instrument: Instrument) -> bool:
     """Read the outputs back: the safe state is what the instrument reports, not what we sent."""
     if isinstance(instrument, SignalGenerator):
         return not instrument.rf_output_is_on()
+    if isinstance(instrument, VectorNetworkAnalyzer):
+        return not instrument.rf_output_is_on()
+    if isinstance(instrument, RffeController):
+        return not instrument.vio_is_on()
     if isinstance(instrument, DCSupply):
         return not any(instrument.output_is_on(ch) for ch in instrument.channels)
     return True

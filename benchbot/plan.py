@@ -40,6 +40,13 @@ from benchbot.plan_common import (
     identifier,
     metric_key,
 )
+from benchbot.plan_network import (
+    DutControl,
+    NetworkPathsStep,
+    SParametersStep,
+    network_plan_problems,
+)
+from benchbot.plan_noise import NoiseFigureStep
 from benchbot.waveforms.nr import (
     DEFAULT_TDD_PATTERN,
     N_RB_TABLE,
@@ -163,6 +170,8 @@ class DUT(PlanModel):
     kind: str = Field(description="e.g. power_amplifier")
     description: str = ""
     safe_operating_area: SafeOperatingArea
+    control: DutControl | None = Field(
+        default=None, description="how the DUT's states are set (MIPI RFFE or GPIO controller)")
 
     @field_validator("kind")
     @classmethod
@@ -681,14 +690,18 @@ class TwoToneStep(_GeneratorAnalyzerStep):
 
 
 #: every step kind a plan may contain, by its ``kind`` value
-STEP_TYPES: dict[str, type[_Step]] = {
+STEP_TYPES: dict[str, type[StepBase]] = {
     "power_sweep": PowerSweepStep,
     "modulated_power_sweep": ModulatedPowerSweepStep,
     "harmonics": HarmonicsStep,
     "two_tone": TwoToneStep,
+    "s_parameters": SParametersStep,
+    "network_paths": NetworkPathsStep,
+    "noise_figure": NoiseFigureStep,
 }
 
-AnyStep = PowerSweepStep | ModulatedPowerSweepStep | HarmonicsStep | TwoToneStep
+AnyStep = (PowerSweepStep | ModulatedPowerSweepStep | HarmonicsStep | TwoToneStep
+           | SParametersStep | NetworkPathsStep | NoiseFigureStep)
 Step = Annotated[AnyStep, Field(discriminator="kind")]
 
 
@@ -703,6 +716,11 @@ class Plan(SourcedDocument, PlanModel):
     notes: str = ""
     dut: DUT
     roles: list[str] = Field(min_length=1, description="bench roles the plan uses")
+    bench: str | None = Field(
+        default=None, min_length=1,
+        description="the bench the plan is written for, used when `benchbot run` gets no "
+        "--bench: a built-in bench name (e.g. simulated-network) or a bench file path "
+        "relative to the plan")
     conditions: Conditions = Field(default_factory=Conditions)
     steps: list[Step] = Field(min_length=1)
 
@@ -762,6 +780,7 @@ class Plan(SourcedDocument, PlanModel):
                 if key in seen:
                     problems.append(((*loc, field), f"same {field} as supplies[{seen[key]}]", key))
                 seen.setdefault(key, i)
+        problems += network_plan_problems(self)
         raise_problems("Plan", problems)
         return self
 

@@ -19,15 +19,23 @@ class SimulationError(ValueError):
     """The bench file cannot be simulated (no simulation block, or a role with no simulator)."""
 
 
-def simulation_config(bench: BenchDefinition) -> dict[str, Any]:
+def simulation_config(bench: BenchDefinition, part_number: str | None = None) -> dict[str, Any]:
     """The simulators' plain-data configuration: physics from `simulation`, cables from
-    the path-loss tables (the simulated cables are exactly as characterised)."""
+    the path-loss tables (the simulated cables are exactly as characterised), the noise
+    source's ENR table as calibrated, and the DUT: `simulation.dut`, or from a DUT library
+    (`simulation.duts`, by part number) the part the plan names -- the fixture holds it."""
     if bench.simulation is None:
         raise SimulationError(f"bench {bench.name!r} has no 'simulation' block")
     missing = [role for role, e in bench.instruments.items() if not e.simulator]
     if missing:
         raise SimulationError(f"bench {bench.name!r}: no simulator for role(s) {missing}")
     config = dict(bench.simulation)
+    library = config.pop("duts", None)
+    if library:
+        config["dut"] = _dut_from_library(bench, library, part_number)
+    if bench.noise_source is not None:
+        config["noise_source"] = {**config.get("noise_source", {}),
+                                  **bench.noise_source.simulation_config()}
     config["instruments"] = {role: e.simulator for role, e in bench.instruments.items()}
     config["paths"] = {
         role: {"frequency_hz": list(map(float, e.path_loss.frequency_hz)),
@@ -46,10 +54,22 @@ def with_resources(bench: BenchDefinition, resources: dict[str, str]) -> BenchDe
     return bench.model_copy(update={"instruments": instruments})
 
 
+def _dut_from_library(bench: BenchDefinition, library: dict[str, Any],
+                      part_number: str | None) -> dict[str, Any]:
+    if part_number is None:
+        return dict(next(iter(library.values())))
+    if part_number not in library:
+        raise SimulationError(f"bench {bench.name!r} has no simulated DUT {part_number!r} in "
+                              f"simulation.duts; it has: {', '.join(library)}")
+    return dict(library[part_number])
+
+
 @contextmanager
-def running(bench: BenchDefinition) -> Iterator[tuple[BenchDefinition, SimulatedBench]]:
-    """Serve the simulated bench for the duration of the block."""
-    simulated = SimulatedBench(simulation_config(bench))
+def running(bench: BenchDefinition, part_number: str | None = None
+            ) -> Iterator[tuple[BenchDefinition, SimulatedBench]]:
+    """Serve the simulated bench for the duration of the block, with the DUT ``part_number``
+    when the bench simulates a library of DUTs (the first one without a part number)."""
+    simulated = SimulatedBench(simulation_config(bench, part_number))
     resources = simulated.start()
     try:
         yield with_resources(bench, resources), simulated

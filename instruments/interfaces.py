@@ -420,6 +420,9 @@ class VectorNetworkAnalyzer(Instrument):
     def set_rf_output(self, on: bool) -> None:
         """Source power on/off at the test ports (off while a DUT changes state)."""
 
+    @abstractmethod
+    def rf_output_is_on(self) -> bool: ...
+
     def make_safe(self) -> None:
         self.set_rf_output(False)
 
@@ -433,6 +436,9 @@ class RffeController(Instrument):
     @abstractmethod
     def set_vio(self, on: bool, voltage_v: float = 1.8) -> None:
         """VIO (interface supply and reset: slaves power up with default registers)."""
+
+    @abstractmethod
+    def vio_is_on(self) -> bool: ...
 
     @abstractmethod
     def write_register(self, usid: int, address: int, value: int) -> None: ...

@@ -45,7 +45,7 @@ def test_a_kind_runs_with_one_measurement_only() -> None:
     with pytest.raises(ValueError, match="already runs with"):
         registry.register("power_sweep", modulated_sweep)
     with pytest.raises(TypeError, match="has no declare"):
-        registry.register("noise_figure", object())  # type: ignore[arg-type]
+        registry.register("not_a_kind_yet", object())  # type: ignore[arg-type]
     registry.register("power_sweep", registry.measurement_for("power_sweep"))  # same: fine
 
 

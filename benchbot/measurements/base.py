@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from benchbot.bench import PathLoss
+from benchbot.bench import NoiseSourceEntry, PathLoss
 from benchbot.plan import ROLE_ANALYZER, ROLE_GENERATOR, SafeOperatingArea, SupplySetting
 from instruments.interfaces import DCSupply, Instrument, SignalAnalyzer, SignalGenerator
 
@@ -30,6 +30,9 @@ class StepContext(Protocol):
         attrs: dict[str, Any],
     ) -> None:
         """Store one raw instrument trace (x axis + y values) with its settings."""
+
+    def set_attrs(self, values: dict[str, Any]) -> None:
+        """Store provenance of this step (calibration, port names...) as step attributes."""
 
     def commit(self) -> None:
         """Make everything written so far durable (flush) before measuring on."""
@@ -58,6 +61,8 @@ class BenchView:
     supplies: tuple[tuple[SupplySetting, DCSupply], ...] = ()
     #: the DUT's control profile (``plan.dut.control``: states and how to set them), if any
     dut_control: Any = None
+    #: the bench's Y-factor noise source (ENR table, drive role, test-set bypass), if any
+    noise_source: NoiseSourceEntry | None = None
 
     def role(self, role: str, kind: type[T]) -> T:
         """The instrument in ``role``; KeyError if absent, TypeError if not a ``kind``."""

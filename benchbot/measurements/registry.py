@@ -17,7 +17,15 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from benchbot.limits import MetricResult
-from benchbot.measurements import harmonics, modulated_sweep, power_sweep, two_tone
+from benchbot.measurements import (
+    harmonics,
+    modulated_sweep,
+    network_paths,
+    noise_figure,
+    power_sweep,
+    s_parameters,
+    two_tone,
+)
 from benchbot.measurements.base import BenchView, StepContext
 
 
@@ -61,3 +69,6 @@ register("power_sweep", power_sweep)
 register("modulated_power_sweep", modulated_sweep)
 register("harmonics", harmonics)
 register("two_tone", two_tone)
+register("s_parameters", s_parameters)
+register("network_paths", network_paths)
+register("noise_figure", noise_figure)

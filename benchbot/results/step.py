@@ -294,6 +294,21 @@ class StepWriter:
         self._flush()
         self._rows_since_flush = 0
 
+    #: attributes the record itself writes on a step group; a measurement may not replace them
+    RESERVED_ATTRS = frozenset({"name", "kind", "index", "status", "verdict", "settings_json",
+                                "started_utc", "started_epoch", "ended_utc", "ended_epoch",
+                                "duration_s", "error"})
+
+    def set_attrs(self, values: Mapping[str, Any]) -> None:
+        """Measurement provenance as plain attributes of the step group (e.g. the VNA's
+        calibration, port names); a name the record itself uses is refused."""
+        clash = sorted(k for k in values
+                       if k in self.RESERVED_ATTRS or k.startswith("settings."))
+        if clash:
+            raise ValueError(f"step attribute(s) {clash} are the record's own")
+        self._check_open()
+        set_attrs(self.group.attrs, values)
+
     @timed
     def add_trace(self, name: str, x: ArrayLike, y: ArrayLike, x_units: str, y_units: str,
                   attrs: Mapping[str, Any] | None = None, **kwargs: Any) -> str:

@@ -30,7 +30,14 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import n78_plan, nr_analysis, plan_walltime, query_overhead, trace_fetch
+from benchmarks import (
+    n78_plan,
+    nr_analysis,
+    plan_walltime,
+    query_overhead,
+    s_matrix_fetch,
+    trace_fetch,
+)
 from benchmarks._harness import Row
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -39,6 +46,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "trace_fetch": trace_fetch,
     "nr_analysis": nr_analysis,
     "n78_plan": n78_plan,
+    "s_matrix_fetch": s_matrix_fetch,
 }
 
 

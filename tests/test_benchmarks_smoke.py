@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 
 
-@pytest.mark.parametrize("name", ["query_overhead", "plan_walltime", "trace_fetch", "nr_analysis"])
+@pytest.mark.parametrize("name", ["query_overhead", "plan_walltime", "trace_fetch", "nr_analysis",
+                                  "s_matrix_fetch"])
 def test_quick_run_returns_finite_positive_numbers(name: str, tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run(

@@ -390,3 +390,28 @@ def test_reads_with_xarray_when_available(tmp_path: Path) -> None:
                          phony_dims="access")
     assert ds["p_out"].dims == ("frequency", "p_in") and ds["p_out"].attrs["units"] == "dBm"
     ds.close()
+
+
+def test_chunked_rows_written_whole_read_back_exactly(tmp_path: Path) -> None:
+    """Mirrored datasets are written chunk by chunk (H5Dwrite_chunk): rows in several chunks,
+    a partial last chunk, a rewritten row and single points all read back as written, NaN
+    where nothing was written."""
+    rec = RunRecord.create(tmp_path, None, make_meta(), flush_every_rows=0)
+    rows, cols = 3001, 16  # 384 kB of float64: split into chunks of 1501 rows, the last partial
+    step = rec.begin_step(0, "big", "s_parameters", {},
+                          {"n": (np.arange(rows), ""), "m": (np.arange(cols), "")},
+                          {"v": (("n", "m"), "1", "values")})
+    expected = np.full((rows, cols), np.nan)
+    rng = np.random.default_rng(3)
+    for i in (0, 1500, 1501, 3000, 1500):
+        expected[i] = rng.normal(size=cols)
+        step.write("v", (i,), expected[i])
+        step.flush()
+    expected[2000, 5] = 42.0
+    step.write("v", (2000, 5), 42.0)
+    step.flush()
+    assert step.group["v"].chunks == (1501, cols)
+    np.testing.assert_array_equal(step.group["v"][()], expected)  # through the open file
+    path = rec.close("completed")
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["steps/000_big/v"][()], expected)

@@ -197,6 +197,29 @@ def metric_row(metric: Any) -> tuple[Any, ...]:
     return tuple(row[name] for name, _ in METRIC_FIELDS)
 
 
+def whole_row_chunks(ds: h5py.Dataset) -> int | None:
+    """Rows per chunk when ``ds`` can be written chunk by chunk with H5Dwrite_chunk (chunks
+    span whole rows, no filters), else None."""
+    chunks = ds.chunks
+    if not chunks or ds.compression is not None or ds.shuffle or chunks[1:] != ds.shape[1:]:
+        return None
+    return int(chunks[0])
+
+
+def write_chunks(ds: h5py.Dataset, mirror: np.ndarray, rows: int, lo: int, hi: int) -> None:
+    """Write the chunks holding rows ``lo:hi`` straight from the mirror (which holds every row,
+    so whole chunks are always current) with H5Dwrite_chunk: no chunk cache, no conversion
+    copies. A chunk at the end is padded with NaN (the fill value) to its stored size."""
+    origin = (0,) * (mirror.ndim - 1)
+    for start in range((lo // rows) * rows, hi, rows):
+        block = mirror[start:start + rows]
+        if block.shape[0] < rows:
+            padded = np.full((rows, *mirror.shape[1:]), np.nan)
+            padded[:block.shape[0]] = block
+            block = padded
+        ds.id.write_direct_chunk((start, *origin), memoryview(block))
+
+
 def _gzip(enabled: bool) -> dict[str, Any]:
     return {"compression": "gzip", "compression_opts": 4, "shuffle": True} if enabled else {}
 
@@ -231,6 +254,8 @@ class StepWriter:
         self._mirror: dict[str, np.ndarray] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._dirty: dict[str, tuple[int, int]] = {}
+        #: rows per chunk of the mirrored datasets whose chunks can be written whole
+        self._chunk_rows: dict[str, int | None] = {}
 
     @property
     def path(self) -> str:
@@ -258,6 +283,7 @@ class StepWriter:
         self._shapes[name] = ds.shape
         if ds.ndim and ds.size * 8 <= MIRROR_MAX_BYTES:
             self._mirror[name] = np.full(ds.shape, np.nan)
+            self._chunk_rows[name] = whole_row_chunks(ds)
         if data is not None:
             self._write(name, (), data)
 
@@ -324,7 +350,11 @@ class StepWriter:
     def sync(self) -> None:
         """Copy the dirty slabs of the in-memory mirrors into HDF5 (called before any flush)."""
         for name, (lo, hi) in self._dirty.items():
-            self._data[name][lo:hi] = self._mirror[name][lo:hi]
+            rows = self._chunk_rows.get(name)
+            if rows:
+                write_chunks(self._data[name], self._mirror[name], rows, lo, hi)
+            else:
+                self._data[name][lo:hi] = self._mirror[name][lo:hi]
         self._dirty.clear()
 
     def _write(self, dataset: str, index: int | Sequence[int], values: ArrayLike) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from benchbot.plots import modulated, network, power_sweep, spectrum
+from benchbot.plots import modulated, network, noise_figure, power_sweep, spectrum
 from benchbot.plots.data import RecordData, StepData, load_record
 from benchbot.plots.style import save
 from benchbot.results.format import PARTIAL_SUFFIX, safe_name
@@ -20,6 +20,7 @@ FIGURES_BY_KIND: dict[str, tuple[FigureMaker, ...]] = {
     modulated.KIND: (modulated.figures, spectrum.figures),
     network.KIND_S_PARAMETERS: (network.s_parameter_figures,),
     network.KIND_NETWORK_PATHS: (network.network_paths_figures,),
+    noise_figure.KIND: (noise_figure.figures,),
 }
 
 

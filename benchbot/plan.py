@@ -33,6 +33,7 @@ from pydantic import (
 from benchbot.analysis.nr_bands import bs_nr_aclr, ue_nr_aclr
 from benchbot.limits import Limit
 from benchbot.plan_common import (
+    FrequencyList,
     MetricSpec,
     PlanModel,
     Problems,
@@ -40,12 +41,8 @@ from benchbot.plan_common import (
     identifier,
     metric_key,
 )
-from benchbot.plan_network import (
-    DutControl,
-    NetworkPathsStep,
-    SParametersStep,
-    network_plan_problems,
-)
+from benchbot.plan_control import DutControl, network_plan_problems
+from benchbot.plan_network import NetworkPathsStep, SParametersStep
 from benchbot.plan_noise import NoiseFigureStep
 from benchbot.waveforms.nr import (
     DEFAULT_TDD_PATTERN,
@@ -69,10 +66,8 @@ ROLE_GENERATOR = "signal_generator"
 ROLE_ANALYZER = "signal_analyzer"
 ROLE_POWER_METER = "power_meter"
 
-MAX_FREQUENCIES = 1001
 MAX_LEVELS = 1001
 MAX_STEP_POINTS = 100_000  # frequencies x levels
-MAX_FREQUENCY_HZ = 500e9
 LEVEL_RANGE_DBM = (-150.0, 50.0)
 MAX_SETTLE_S = 600.0
 MAX_WAVEFORM_SLOTS = 80  # 2 frames (a TDD test model) at 60 kHz SCS
@@ -254,23 +249,13 @@ class _Step(StepBase):
     their ``limits`` keyed by their metric catalogue (:attr:`METRICS`).
     """
 
-    frequencies_hz: list[Annotated[float, Field(gt=0, le=MAX_FREQUENCY_HZ)]] = Field(min_length=1)
+    frequencies_hz: FrequencyList = Field(min_length=1)
     input_power_dbm: PowerRange
     reference_plane: Literal["dut_input", "generator_output"] = Field(
         default="dut_input",
         description="where input_power_dbm applies: at the DUT input (the generator adds the "
         "input path loss) or at the generator port",
     )
-
-    @field_validator("frequencies_hz")
-    @classmethod
-    def _frequencies(cls, v: list[float]) -> list[float]:
-        if len(v) > MAX_FREQUENCIES:
-            raise ValueError(f"{len(v)} frequencies, more than {MAX_FREQUENCIES}")
-        seen = {f for i, f in enumerate(v) if f in v[:i]}
-        if seen:
-            raise ValueError(f"repeated frequencies: {', '.join(f'{f:g}' for f in sorted(seen))}")
-        return v
 
     def levels_dbm(self) -> np.ndarray:
         """Swept input levels in dBm at ``reference_plane``, ascending, stop included."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 #: step names become HDF5 group names: no '/', no '.', nothing that needs quoting
@@ -19,6 +19,23 @@ _STEP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 #: (yaml path inside the model, reason, offending value) -- see benchbot.yamlfile.raise_problems
 Problems = list[tuple[tuple[str | int, ...], str, Any]]
+
+MAX_FREQUENCIES = 1001
+MAX_FREQUENCY_HZ = 500e9
+
+
+def _distinct_frequencies(v: list[float]) -> list[float]:
+    if len(v) > MAX_FREQUENCIES:
+        raise ValueError(f"{len(v)} frequencies, more than {MAX_FREQUENCIES}")
+    seen = {f for i, f in enumerate(v) if f in v[:i]}
+    if seen:
+        raise ValueError(f"repeated frequencies: {', '.join(f'{f:g}' for f in sorted(seen))}")
+    return v
+
+
+#: a step's list of carrier/measurement frequencies: positive, at most MAX_FREQUENCIES, distinct
+FrequencyList = Annotated[list[Annotated[float, Field(gt=0, le=MAX_FREQUENCY_HZ)]],
+                          AfterValidator(_distinct_frequencies)]
 
 
 class MetricSpec(NamedTuple):

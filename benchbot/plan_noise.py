@@ -13,18 +13,23 @@ after the DUT, so no path-loss table is read.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from benchbot.limits import Limit
-from benchbot.plan_common import MetricSpec, Problems, StepBase, identifier, metric_key
+from benchbot.plan_common import (
+    FrequencyList,
+    MetricSpec,
+    Problems,
+    StepBase,
+    identifier,
+    metric_key,
+)
 from benchbot.yamlfile import raise_problems
 
 #: the role whose +28 V output drives the noise source and which measures the noise powers
 ROLE_ANALYZER = "signal_analyzer"
-MAX_FREQUENCIES = 1001
-MAX_FREQUENCY_HZ = 500e9
 MAX_SETTLE_S = 600.0
 MAX_AVERAGES = 10_000
 #: the widest noise bandwidth a channel-power measurement integrates here
@@ -54,7 +59,7 @@ class NoiseFigureStep(StepBase):
     METRICS: ClassVar[dict[str, MetricSpec]] = NOISE_FIGURE_METRICS
 
     kind: Literal["noise_figure"]
-    frequencies_hz: list[Annotated[float, Field(gt=0, le=MAX_FREQUENCY_HZ)]] = Field(
+    frequencies_hz: FrequencyList = Field(
         min_length=1, description="measurement frequencies (each inside the ENR table)")
     measurement_bandwidth_hz: float = Field(
         default=4e6, gt=0, le=MAX_MEASUREMENT_BANDWIDTH_HZ,
@@ -76,16 +81,6 @@ class NoiseFigureStep(StepBase):
         "e.g. a FEM's receive path; the DUT is powered through its controller for the step")
     limits: dict[NoiseFigureMetric, Limit] = Field(
         default_factory=dict, description="metric -> limit; unknown metric names are errors")
-
-    @field_validator("frequencies_hz")
-    @classmethod
-    def _frequencies(cls, v: list[float]) -> list[float]:
-        if len(v) > MAX_FREQUENCIES:
-            raise ValueError(f"{len(v)} frequencies, more than {MAX_FREQUENCIES}")
-        seen = {f for i, f in enumerate(v) if f in v[:i]}
-        if seen:
-            raise ValueError(f"repeated frequencies: {', '.join(f'{f:g}' for f in sorted(seen))}")
-        return v
 
     @field_validator("bypass_role")
     @classmethod

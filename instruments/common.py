@@ -79,3 +79,21 @@ def sweep_axis(start_hz: float, stop_hz: float, points: int) -> np.ndarray:
     axis = np.linspace(float(start_hz), float(stop_hz), int(points))
     axis.setflags(write=False)
     return axis
+
+
+#: most points per channel of the PNA and ZNA families
+MAX_VNA_POINTS = 100_001
+
+
+def check_vna_sweep(model: str, frequency_range_hz: tuple[float, float], start_hz: float,
+                    stop_hz: float, points: int, if_bandwidth_hz: float, average_count: int
+                    ) -> None:
+    """Refuse, before anything is sent, a linear sweep the instrument cannot make."""
+    lo, hi = frequency_range_hz
+    if not lo <= start_hz < stop_hz <= hi:
+        raise ValueError(f"sweep {start_hz:.6g}..{stop_hz:.6g} Hz is not an upward sweep inside "
+                         f"the {model}'s {lo:.6g}..{hi:.6g} Hz")
+    if not 2 <= int(points) <= MAX_VNA_POINTS:
+        raise ValueError(f"points must be 2..{MAX_VNA_POINTS}, not {points}")
+    if if_bandwidth_hz <= 0 or int(average_count) < 1:
+        raise ValueError("the IF bandwidth must be > 0 Hz and average_count >= 1")

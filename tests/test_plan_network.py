@@ -10,13 +10,12 @@ import pytest
 
 from benchbot.cli import main
 from benchbot.plan import PlanError, parse_plan, plan_json_schema
+from benchbot.plan_control import DutControl, network_plan_problems
 from benchbot.plan_network import (
     NETWORK_PATHS_METRICS,
     S_PARAMETER_METRICS,
-    DutControl,
     NetworkPathsStep,
     SParametersStep,
-    network_plan_problems,
 )
 
 PLAN = """\

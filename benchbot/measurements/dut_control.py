@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from benchbot.measurements.base import BenchView
-from benchbot.plan_network import (
+from benchbot.plan_control import (
     BROADCAST_USID,
     PRODUCT_ID_REGISTER,
     ControlAction,

@@ -40,10 +40,10 @@ from benchbot.measurements.s_parameters import (
     s_datasets,
     sweep_once,
 )
+from benchbot.plan_control import check_control_states
 from benchbot.plan_network import (
     NetworkPathsStep,
     PathState,
-    check_control_states,
     mask_limit,
     trace_unit,
 )

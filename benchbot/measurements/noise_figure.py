@@ -35,7 +35,7 @@ from benchbot.measurements import dut_control
 from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import judge
 from benchbot.plan import ROLE_ANALYZER
-from benchbot.plan_network import check_control_states
+from benchbot.plan_control import check_control_states
 from benchbot.plan_noise import NoiseFigureStep
 from instruments.interfaces import GpioController, SignalAnalyzer
 

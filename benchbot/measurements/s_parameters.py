@@ -28,10 +28,10 @@ from benchbot.analysis import network as na
 from benchbot.limits import Limit, MetricResult
 from benchbot.measurements import dut_control
 from benchbot.measurements.base import BenchView, StepContext
+from benchbot.plan_control import check_control_states
 from benchbot.plan_network import (
     ROLE_VNA,
     SParametersStep,
-    check_control_states,
     mask_limit,
     trace_unit,
 )

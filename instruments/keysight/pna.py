@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from instruments.common import check_vna_sweep
 from instruments.errors import UnexpectedResponse
 from instruments.interfaces import SParameterData, VectorNetworkAnalyzer, VnaCalibration
 from instruments.keysight._common import KeysightCommon, num, on_off, parse_bool, parse_float
@@ -102,12 +103,8 @@ class KeysightPNA(KeysightCommon, VectorNetworkAnalyzer):
         power_dbm: float,
         average_count: int = 1,
     ) -> None:
-        lo, hi = self.frequency_range_hz()
-        if not lo <= start_hz < stop_hz <= hi:
-            raise ValueError(f"sweep {start_hz:.6g}..{stop_hz:.6g} Hz outside the "
-                             f"{self.identity.model}'s {lo:.6g}..{hi:.6g} Hz")
-        if int(points) < 2 or int(average_count) < 1:
-            raise ValueError("a sweep needs ≥ 2 points and an average count ≥ 1")
+        check_vna_sweep(self.identity.model, self.frequency_range_hz(), start_hz, stop_hz,
+                        points, if_bandwidth_hz, average_count)
         ch = self.channel
         averaging = int(average_count) > 1
         self._configure(

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.common import sweep_axis
+from instruments.common import check_vna_sweep, sweep_axis
 from instruments.errors import UnexpectedResponse
 from instruments.interfaces import SParameterData, VectorNetworkAnalyzer, VnaCalibration
 from instruments.rohde_schwarz._common import RohdeSchwarzCommon, num, on_off, parse_bool
@@ -46,7 +46,6 @@ FREQUENCY_RANGES_HZ: dict[str, tuple[float, float]] = {
     "ZNB8": (9e3, 8.5e9), "ZNB20": (100e3, 20e9), "ZNB40": (10e6, 40e9),
     "ZNA26": (10e6, 26.5e9), "ZNA43": (10e6, 43.5e9), "ZNA67": (10e6, 67e9),
 }  # fmt: skip
-MAX_POINTS = 100_001
 _S_NAME = re.compile(r"S(\d)(\d)$|S(\d\d)(\d\d)$")
 
 
@@ -134,14 +133,8 @@ class RohdeSchwarzZNB(RohdeSchwarzCommon, VectorNetworkAnalyzer):
         average_count: int = 1,
     ) -> None:
         """Linear sweep in hold mode, sweep count = average count; settings read back."""
-        lo, hi = self.frequency_range_hz()
-        if not lo <= start_hz <= stop_hz <= hi:
-            raise ValueError(f"sweep {start_hz:g}..{stop_hz:g} Hz outside {lo:g}..{hi:g} Hz "
-                             "or start above stop")
-        if not 1 <= int(points) <= MAX_POINTS:
-            raise ValueError(f"points must be 1..{MAX_POINTS}, not {points}")
-        if if_bandwidth_hz <= 0 or average_count < 1:
-            raise ValueError("IF bandwidth must be > 0 Hz and average_count >= 1")
+        check_vna_sweep(self.identity.model, self.frequency_range_hz(), start_hz, stop_hz,
+                        points, if_bandwidth_hz, average_count)
         ch, count = self.channel, int(average_count)
         self._settings = None
         self._fetch_plan = None

@@ -3,15 +3,13 @@
 model's (and the gain within 0.2 dB).
 
 The bench: a noise source (ENR table, 296.5 K when off) on the input of an `amplifier` network
-DUT, the test set's bypass on GPIO port 1, a 2 dB analyzer cable. The GPIO test-set relay is a
-stand-in that writes the virtual bench's GPIO port directly (the test set is not under test
-here); the analyzer, its noise-source drive and its channel power go through SCPI.
+DUT, the test set's bypass on GPIO port 1 of a DAQ970A, a 2 dB analyzer cable. The analyzer,
+its noise-source drive and channel power, and the test-set relay all go through SCPI.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,7 @@ from benchbot.measurements import noise_figure as nf_measurement
 from benchbot.measurements.base import BenchView
 from benchbot.plan import SafeOperatingArea
 from benchbot.plan_noise import NoiseFigureStep
-from instruments.interfaces import GpioController, Identity, SignalAnalyzer
+from instruments.interfaces import GpioController, SignalAnalyzer
 from instruments.registry import connect
 from simulators import SimulatedBench
 from simulators.bench import VirtualBench
@@ -43,7 +41,8 @@ ANALYZERS = [("keysight_n9030b", "keysight.n9030b"), ("rs_fsw26", "rs.fsw")]
 
 def config(analyzer: str, dut: dict[str, Any] | None = LNA, seed: int = 4) -> dict[str, Any]:
     cfg: dict[str, Any] = {
-        "seed": seed, "time_scale": 0.01, "instruments": {"signal_analyzer": analyzer},
+        "seed": seed, "time_scale": 0.01,
+        "instruments": {"signal_analyzer": analyzer, "gpio": "keysight_daq970a"},
         "paths": {"signal_analyzer": {"frequency_hz": [1e9, 6e9],
                                       "loss_db": [CABLE_DB, CABLE_DB]}},
         "noise_source": {"enr": ENR, "cold_temperature_k": COLD_K,
@@ -52,35 +51,6 @@ def config(analyzer: str, dut: dict[str, Any] | None = LNA, seed: int = 4) -> di
     if dut is not None:
         cfg["dut"] = dut
     return cfg
-
-
-class RelayStandIn(GpioController):
-    """The test set's bypass relay driven straight on the virtual bench (stand-in controller)."""
-
-    def __init__(self, bench: VirtualBench) -> None:  # no SCPI session: nothing to open
-        self.bench = bench
-        self.identity = self._read_identity()
-
-    def _read_identity(self) -> Identity:
-        return Identity("test", "relay", "0", "0", ())
-
-    def reset(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def write_port(self, port: int, value: int) -> None:
-        with self.bench.lock:
-            self.bench.gpio[port] = value
-
-    def read_port(self, port: int) -> int:
-        return self.bench.gpio.get(port, 0)
-
-
-@dataclass(frozen=True)
-class NoiseBenchView(BenchView):
-    """A BenchView carrying the bench file's noise source (the engine's view gets it too)."""
-
-    noise_source: Any = None
 
 
 class Ctx:
@@ -119,10 +89,10 @@ def step(**kw: Any) -> NoiseFigureStep:
                                            "frequencies_hz": FREQUENCIES_HZ, **kw})
 
 
-def view(analyzer: SignalAnalyzer, relay: GpioController) -> NoiseBenchView:
+def view(analyzer: SignalAnalyzer, relay: GpioController) -> BenchView:
     soa = SafeOperatingArea(max_rf_input_dbm=0.0, max_supply_voltage_v=5.0,
                             max_supply_current_a=0.1)
-    return NoiseBenchView(instruments={"signal_analyzer": analyzer, "gpio": relay},
+    return BenchView(instruments={"signal_analyzer": analyzer, "gpio": relay},
                           path_losses={"signal_analyzer": PathLoss(frequency_hz=[1e9, 6e9],
                                                                    loss_db=[2.0, 2.0])},
                           safe_operating_area=soa, noise_source=source_entry())
@@ -139,7 +109,8 @@ def run_step(analyzer_key: tuple[str, str], dut: dict[str, Any] = LNA, seed: int
     sim_key, driver = analyzer_key
     with SimulatedBench(config(sim_key, dut, seed)) as sim:
         analyzer = connect(driver, sim.resources["signal_analyzer"])
-        assert isinstance(analyzer, SignalAnalyzer)
+        relay = connect("keysight.daq970a", sim.resources["gpio"], slot=3)
+        assert isinstance(analyzer, SignalAnalyzer) and isinstance(relay, GpioController)
         try:
             if analyzer_hook is not None:
                 analyzer_hook(analyzer)
@@ -151,7 +122,7 @@ def run_step(analyzer_key: tuple[str, str], dut: dict[str, Any] = LNA, seed: int
                 "s21_db": 20 * np.log10(np.abs(sim.bench.network.s_matrix(f)[:, 1, 0])),
                 "ctx": ctx, "bench": sim.bench}
             try:
-                out["results"] = nf_measurement.run(s, view(analyzer, RelayStandIn(sim.bench)),
+                out["results"] = nf_measurement.run(s, view(analyzer, relay),
                                                     ctx)
             except Exception as exc:
                 out["error"] = exc
@@ -159,6 +130,7 @@ def run_step(analyzer_key: tuple[str, str], dut: dict[str, Any] = LNA, seed: int
             out["gpio"] = dict(sim.bench.gpio)
         finally:
             analyzer.close()
+            relay.close()
     return out
 
 
@@ -313,10 +285,10 @@ def test_the_source_goes_off_and_the_route_back_after_an_error() -> None:
     (source_entry().model_copy(update={"driven_by": "vna"}), {}, "driven by role 'vna'"),
 ])
 def test_bench_noise_source_mismatches(entry: Any, step_kw: dict[str, Any], match: str) -> None:
-    bench = NoiseBenchView(instruments={}, path_losses={},
-                           safe_operating_area=SafeOperatingArea(
-                               max_rf_input_dbm=0.0, max_supply_voltage_v=5.0,
-                               max_supply_current_a=0.1), noise_source=entry)
+    bench = BenchView(instruments={}, path_losses={},
+                      safe_operating_area=SafeOperatingArea(
+                          max_rf_input_dbm=0.0, max_supply_voltage_v=5.0,
+                          max_supply_current_a=0.1), noise_source=entry)
     with pytest.raises(nf_measurement.NoiseSetupError, match=match):
         nf_measurement.noise_source_for(step(**step_kw), bench)
 

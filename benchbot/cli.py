@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="serve the simulated bench until Ctrl-C")
     sim.add_argument("--bench", type=Path, help="bench file with a simulation block")
+    sim.add_argument("--dut", metavar="PART_NUMBER",
+                     help="the DUT to put in the fixture of a bench with a DUT library "
+                     "(simulation.duts; default: its first part)")
     sim.add_argument("--write-bench", type=Path,
                      help="also write a bench file pointing at the served resources")
     sim.set_defaults(func=cmd_sim)
@@ -209,8 +212,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     import yaml
 
     bench, _ = _bench(args.bench)
-    with simbench.running(bench) as (served, _):
-        table = Table(title=f"simulated bench {bench.name}", header_style="bold")
+    with simbench.running(bench, args.dut) as (served, simulated):
+        dut = (simulated.bench.config.get("dut") or {}).get("model", "none")
+        table = Table(title=f"simulated bench {bench.name} (DUT model: {dut})",
+                      header_style="bold")
         for column in ("role", "model", "VISA resource"):
             table.add_column(column)
         for role, entry in served.instruments.items():

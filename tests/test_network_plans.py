@@ -100,3 +100,17 @@ def test_every_record_renders_its_figures(records: dict[tuple[str, str], Path], 
     assert names, plan
     if plan in ("lna_n78", "n78_fem"):
         assert any("noise_figure" in n for n in names), names
+
+
+def test_the_fixture_holds_the_part_the_plan_names() -> None:
+    from benchbot.bench import load_bench
+    from benchbot.simbench import SimulationError, simulation_config
+
+    bench = load_bench(builtin_bench_path("simulated-network"))
+    assert simulation_config(bench, "BB-SW-SP3T-01")["dut"]["model"] == "switch"
+    assert simulation_config(bench)["dut"]["model"] == "amplifier"  # the library's first part
+    config = simulation_config(bench, "BB-LNA-N78-01")
+    assert config["noise_source"]["enr"]["enr_db"][0] == bench.noise_source.enr.enr_db[0]
+    assert config["noise_source"]["bypass"] == {"gpio_port": 1, "thru_value": 1}
+    with pytest.raises(SimulationError, match="no simulated DUT 'BB-NOPE'.*BB-FEM-N78-01"):
+        simulation_config(bench, "BB-NOPE")

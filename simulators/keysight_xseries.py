@@ -44,6 +44,8 @@ source control; its SA-mode form was not confirmed]) switches `bench.noise_sourc
 the chain delivers (`simulators.noise`) adds to the analyzer's own noise in every sweep,
 measurement and IQ capture. The internal preamp (`[:SENSe]:POWer[:RF]:GAIN[:STATe]`) amplifies
 up to 3.6 GHz with `:GAIN:BAND LOW` (preset) and over the whole range with `FULL`.
+Result layouts, the measurements' "Meas Local" set-ups and acquisition records live in
+`simulators.xseries_setups`; this module is the SCPI tree and the acquisition logic.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -71,355 +73,46 @@ from simulators.scpi_core import (
     parse_number,
 )
 from simulators.signals import ModulatedSignal, Tone
+from simulators.xseries_setups import (
+    ACP_RESULTS,
+    HARM_RESULTS,
+    LOW_BAND_PREAMP_MAX_HZ,
+    MAX_HARMONICS,
+    MEASUREMENTS,
+    N_OFFSETS,
+    NAN_RESULT,
+    SEM_LIST_SIZE,
+    SEM_OFFSET_TYPES,
+    SEM_OFFSETS,
+    SEM_REFERENCE_VALUES,
+    SEM_RESULTS,
+    SEM_VALUES_PER_OFFSET,
+    SETUPS,
+    TOI2_RESULTS,
+    AcpSetup,
+    Acquisition,
+    ChpSetup,
+    HarmSetup,
+    IqAcquisition,
+    MeasAcquisition,
+    ObwSetup,
+    PowerMeasSetup,
+    SemSetup,
+    Sweep,
+    finite,
+    xdb_bandwidth_hz,
+)
 
 if TYPE_CHECKING:
     from simulators.bench import VirtualBench
 
 Args = list[str]
 Sfx = tuple[int, ...]
-NAN_RESULT = 9.91e37  # X-series "not a number" result
 _OPTIONS = {"N9030B": ("526", "B1X", "B25", "DP2", "EA3", "EP1", "FSA", "MPB", "NF2", "P26",
                        "PFR"),
             "N9020B": ("526", "B25", "DP2", "EA3", "FSA", "P26", "PFR")}
 _DETS = ["AVERage", "POSitive", "SAMPle", "NEGative", "NORMal"]
 _TRACE_RE = re.compile(r"^TRAC(?:E)?([1-6])$")
-
-
-#: SA-mode measurements as `:CONFigure?` names them: Swept SA, Channel Power, ACP, Occupied BW.
-#: The manual says `:CONF?` returns the long form (e.g. CHPower); public scripts compare the
-#: reply with the short form ("OBW") [verify].
-MEASUREMENTS = {"SAN": "SANalyzer", "CHP": "CHPower", "ACP": "ACPower", "OBW": "OBWidth",
-                "SEM": "SEMask", "TOI": "TOI", "HARM": "HARMonics"}
-N_OFFSETS = 6  # ACP offsets A..F ("Max Num of Offsets" preset 6)
-ACP_RESULTS = 4 + 4 * N_OFFSETS  # FETCh:ACPower? n=1 with 6 offsets: 28 values
-#: Auto sweep time of CHP/ACP/OBW: besides the swept k-rule, every display point averages at
-#: least this many independent RBW-bandwidth samples with the RMS detector, so the integrated
-#: power of a noise-like signal repeats to ~0.1 dB (a "best accuracy" sweep rule) [verify].
-ACCURACY_SAMPLES = 20.0
-#: Harmonics: "Harmonics" 2..10, preset 10 (PSA reference, kept by the X-series [verify])
-MAX_HARMONICS = 10
-HARM_RESULTS = 10  # AMPLitude:ALL? / FREQuency:ALL?: the first ten harmonics
-#: preset RBW of the fundamental's zero-span measurement [verify]
-HARM_PRESET_RBW_HZ = 30e3
-#: ST/Harmonic auto: 200/RBW, at least 10 ms (PSA reference "ST/Harmonic") [verify for X-series]
-HARM_MIN_SWEEP_TIME_S = 10e-3
-TOI_RESULTS, TOI2_RESULTS = 6, 13
-#: SEM offsets: lists of 12 values (A..L), SA mode measures A..F and FETCh:SEM? n=1 reports
-#: A..F (reference: "query returns 12 values for other Modes"; "n = 1 returns results of 6
-#: offsets")
-SEM_LIST_SIZE, SEM_OFFSETS = 12, 6
-SEM_REFERENCE_VALUES, SEM_VALUES_PER_OFFSET = 10, 10
-SEM_RESULTS = SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * SEM_OFFSETS + 2 * SEM_OFFSETS
-#: Offset Freq Define ([:SENSe]:SEMask:OFFSet<n>:TYPE) [verify preset]
-SEM_OFFSET_TYPES = ["CTOCenter", "CTOEdge", "ETOCenter", "ETOEdge"]
-#: internal preamp, `:POW:GAIN:BAND LOW` (preset): amplifies below 3.6 GHz only [verify]
-LOW_BAND_PREAMP_MAX_HZ = 3.6e9
-
-
-@dataclass
-class _Acquisition:
-    """What one sweep/capture saw: tones and modulated signals at INIT time, settings, and a
-    seed for its noise."""
-
-    tones: list[Tone]
-    settings: sp.SweepSettings
-    seed: int
-    modulated: list[ModulatedSignal] = field(default_factory=list)
-    cache: dict[int, sp.SweepResult] = field(default_factory=dict)
-    #: excess noise PSD (W/Hz) per display point from the noise-source chain, at INIT time
-    external_noise_w_hz: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class _IqAcquisition:
-    """One IQ Basic capture: inputs at INIT time, capture settings and a seed for its noise."""
-
-    tones: list[Tone]
-    modulated: list[ModulatedSignal]
-    center_hz: float
-    sample_rate_hz: float
-    n_samples: int
-    seed: int
-    noise_density_dbm_hz: float
-    gain_db: float
-
-
-@dataclass
-class _PowerMeasSetup:
-    """The "Meas Local" settings each built-in power measurement keeps for itself (presets:
-    span 3 MHz, 1001 points, averaging on with 10 averages [verify])."""
-
-    DETECTOR: ClassVar[sp.Detector] = "AVER"  # RMS: the average detector, power averaging
-    AVERAGE_TYPE: ClassVar[sp.AverageType] = "RMS"
-
-    span_hz: float = 3e6
-    rbw_hz: float = 30e3
-    rbw_auto: bool = True
-    points: int = 1001
-    avg_on: bool = True
-    avg_count: int = 10
-    swt_s: float = 1e-3
-    swt_auto: bool = True
-
-    def span(self) -> float:
-        return self.span_hz
-
-    def auto_rbw(self) -> float:
-        """RBW auto rule: ~1 % of the span (the presets pair a 3 MHz span with 30 kHz) [verify]."""
-        return sp.snap_rbw(min(max(self.span() / 100.0, 1.0), 3e6), 3e6)
-
-    def rbw(self) -> float:
-        return self.auto_rbw() if self.rbw_auto else self.rbw_hz
-
-    def averages(self) -> int:
-        return self.avg_count if self.avg_on else 1
-
-    def sweep_time(self, analysis_bw_hz: float) -> float:
-        """Auto: the swept k-rule (average detector) or ACCURACY_SAMPLES per point, if longer."""
-        if not self.swt_auto:
-            return self.swt_s
-        rbw = self.rbw()
-        swept, _ = sp.sweep_time(self.span(), rbw, 10.0 * rbw, "AVER", self.points,
-                                 analysis_bw_hz)
-        return max(swept, self.points * ACCURACY_SAMPLES / rbw)
-
-
-@dataclass
-class _ChpSetup(_PowerMeasSetup):
-    """Channel Power: integration bandwidth (preset 2 MHz, SA mode)."""
-
-    integ_bw_hz: float = 2e6
-
-
-def _acp_offsets() -> list[float]:
-    return [3e6] + [0.0] * (N_OFFSETS - 1)
-
-
-@dataclass
-class _AcpSetup(_PowerMeasSetup):
-    """ACP: one carrier and offsets A..F (presets: carrier 2 MHz, offset A at 3 MHz on, B..F off,
-    2 MHz integration bandwidths [verify]); integration-bandwidth method only."""
-
-    carrier_bw_hz: float = 2e6
-    carrier_width_hz: float = 2e6
-    offset_hz: list[float] = field(default_factory=_acp_offsets)
-    offset_bw_hz: list[float] = field(default_factory=lambda: [2e6] * N_OFFSETS)
-    offset_on: list[bool] = field(default_factory=lambda: [True] + [False] * (N_OFFSETS - 1))
-    noise_correction: bool = False
-
-    def enabled(self) -> list[int]:
-        return [i for i, on in enumerate(self.offset_on) if on]
-
-    def span(self) -> float:
-        """The span the carrier and the enabled offsets need (coupled, not settable)."""
-        on = self.enabled()
-        return am.acp_span_hz(self.carrier_bw_hz, np.array([self.offset_hz[i] for i in on]),
-                              np.array([self.offset_bw_hz[i] for i in on]))
-
-    def auto_rbw(self) -> float:
-        """~1 % of the narrowest integration bandwidth, but at least two display points per RBW
-        so a tone cannot fall between points [verify]."""
-        widths = [self.carrier_bw_hz] + [self.offset_bw_hz[i] for i in self.enabled()]
-        spacing = self.span() / max(self.points - 1, 1)
-        return sp.snap_rbw(min(max(min(widths) / 100.0, 2.0 * spacing, 1.0), 3e6), 3e6)
-
-
-@dataclass
-class _ObwSetup(_PowerMeasSetup):
-    """Occupied BW: power percentage (preset 99 %) and the x dB bandwidth level (-26 dB)."""
-
-    percent: float = 99.0
-    xdb_db: float = -26.0
-
-
-@dataclass
-class _ToiSetup(_PowerMeasSetup):
-    """TOI: one swept trace over both tones and their IM3 products, peak detector (a tone's
-    level is its highest point wherever it falls between display points) [verify detector]."""
-
-    DETECTOR: ClassVar[sp.Detector] = "POS"
-    AVERAGE_TYPE: ClassVar[sp.AverageType] = "LOG"
-
-    def sweep_time(self, analysis_bw_hz: float) -> float:
-        """Auto: the swept k-rule of a peak-detector sweep (VBW = RBW)."""
-        if not self.swt_auto:
-            return self.swt_s
-        rbw = self.rbw()
-        return sp.sweep_time(self.span(), rbw, rbw, "POS", self.points, analysis_bw_hz)[0]
-
-
-def _rbw_at_least(rbw_hz: float, max_rbw_hz: float) -> float:
-    """The smallest available RBW >= `rbw_hz` (the widest if none is)."""
-    values = sp.rbw_values()
-    wide = values[(values >= rbw_hz * (1 - 1e-9)) & (values <= max_rbw_hz * (1 + 1e-9))]
-    return float(wide[0]) if wide.size else float(values[values <= max_rbw_hz * 1.000001][-1])
-
-
-@dataclass
-class _HarmSetup(_PowerMeasSetup):
-    """Harmonics: number of harmonics (2..10, the fundamental counts as the first), the
-    fundamental (auto: the centre frequency [verify: the instrument searches for it]), the
-    fundamental's RBW; "ST/Harmonic" is the zero-span sweep time of each harmonic."""
-
-    number: int = MAX_HARMONICS
-    fundamental_hz: float = 1e9
-    fundamental_auto: bool = True
-
-    def auto_rbw(self) -> float:
-        return HARM_PRESET_RBW_HZ
-
-    def rbw_for(self, order: int, max_rbw_hz: float) -> float:
-        """RBW of harmonic `order`: order x the fundamental's, next available (PSA reference
-        "Harmonic Distortion") [verify for the X-series]."""
-        return _rbw_at_least(order * self.rbw(), max_rbw_hz)
-
-    def sweep_time(self, analysis_bw_hz: float) -> float:
-        """ST/Harmonic auto: 200/RBW, at least 10 ms [verify]."""
-        if not self.swt_auto:
-            return self.swt_s
-        return max(200.0 / self.rbw(), HARM_MIN_SWEEP_TIME_S)
-
-
-def _sem_list(*values: float) -> list[float]:
-    return list(values) + [values[-1]] * (SEM_LIST_SIZE - len(values))
-
-
-@dataclass
-class _SemSetup(_PowerMeasSetup):
-    """SEM: the reference channel (Integ BW, Ref Chan Span = the measurement's span, its own
-    RBW and sweep time) and offsets A..L as 12-value lists. Presets follow the 3GPP W-CDMA BS
-    mask the SA-mode SEM starts with (Integ BW 3.84 MHz, span 5 MHz; offsets A..E on) [verify
-    every preset value]. Offsets are filter-centre positions from the carrier centre
-    (CTOCenter) unless `offset_type` says otherwise."""
-
-    span_hz: float = 5e6
-    integ_bw_hz: float = 3.84e6
-    start_hz: list[float] = field(default_factory=lambda: _sem_list(
-        2.515e6, 2.715e6, 3.515e6, 4.0e6, 8.0e6, 12.5e6))
-    stop_hz: list[float] = field(default_factory=lambda: _sem_list(
-        2.715e6, 3.515e6, 4.0e6, 8.0e6, 12.5e6, 15.0e6))
-    offset_rbw_hz: list[float] = field(default_factory=lambda: _sem_list(
-        30e3, 30e3, 30e3, 1e6, 1e6, 1e6))
-    imulti: list[float] = field(default_factory=lambda: _sem_list(1))
-    start_abs_dbm: list[float] = field(default_factory=lambda: _sem_list(
-        -14.0, -14.0, -26.0, -13.0, -13.0, -13.0))
-    stop_abs_dbm: list[float] = field(default_factory=lambda: _sem_list(
-        -14.0, -26.0, -26.0, -13.0, -13.0, -13.0))
-    stop_abs_couple: list[bool] = field(default_factory=lambda: [False] * SEM_LIST_SIZE)
-    start_rel_db: list[float] = field(default_factory=lambda: _sem_list(-30.0))
-    stop_rel_db: list[float] = field(default_factory=lambda: _sem_list(-30.0))
-    stop_rel_couple: list[bool] = field(default_factory=lambda: [True] * SEM_LIST_SIZE)
-    state: list[bool] = field(default_factory=lambda: [True] * 5 + [False] * 7)
-    test: list[str] = field(default_factory=lambda: ["ABS"] * SEM_LIST_SIZE)
-    offset_swt_s: list[float] = field(default_factory=lambda: _sem_list(10e-3))
-    offset_swt_auto: list[bool] = field(default_factory=lambda: [True] * SEM_LIST_SIZE)
-    offset_type: str = "CTOC"
-
-    def mbw(self, k: int) -> float:
-        """Meas BW of offset k: IMULti x its RBW."""
-        return self.imulti[k] * self.offset_rbw_hz[k]
-
-    def limits_dbm(self, k: int, carrier_dbm: float) -> tuple[float, float]:
-        """(start, stop) limit of offset k in dBm per Meas BW for its fail mask (ABS or REL)."""
-        if self.test[k] == "REL":
-            stop = self.start_rel_db[k] if self.stop_rel_couple[k] else self.stop_rel_db[k]
-            return carrier_dbm + self.start_rel_db[k], carrier_dbm + stop
-        stop = self.start_abs_dbm[k] if self.stop_abs_couple[k] else self.stop_abs_dbm[k]
-        return self.start_abs_dbm[k], stop
-
-    def centres_hz(self, k: int) -> tuple[float, float]:
-        """(first, last) filter-centre offset of offset k from its reference (centre or edge):
-        the *TOEdge definitions count to the filter's -3 dB edge closer to the carrier."""
-        shift = self.mbw(k) / 2 if self.offset_type.endswith("E") else 0.0
-        return self.start_hz[k] + shift, self.stop_hz[k] + shift
-
-    def reference_half_hz(self) -> float:
-        """Half-width from the carrier centre to the offsets' reference: 0 (Carrier Center) or
-        Ref Chan Span/2 (Carrier Edge, VMA-mode reference "Offset Freq Define")."""
-        return self.span_hz / 2 if self.offset_type.startswith("E") else 0.0
-
-    def measured(self) -> list[int]:
-        """Enabled offsets among A..F with a usable range (stop > start)."""
-        return [k for k in range(SEM_OFFSETS)
-                if self.state[k] and self.stop_hz[k] > self.start_hz[k]]
-
-    def side_range_hz(self, k: int) -> tuple[float, float]:
-        """(near, far) distance from the carrier centre of the sweep of offset k on each side:
-        every filter position +- Meas BW/2, and 2 RBW more."""
-        first, last = self.centres_hz(k)
-        half, reach = self.reference_half_hz(), self.mbw(k) / 2 + 2 * self.offset_rbw_hz[k]
-        return half + first - reach, half + last + reach
-
-    def side_points(self, k: int, max_points: int) -> int:
-        """Display points of one side: at most one RBW apart (the RMS integration then misses
-        nothing between points), 101 at least [verify the instrument's rule]."""
-        near, far = self.side_range_hz(k)
-        points = math.ceil((far - near) / self.offset_rbw_hz[k]) + 1
-        return int(min(max(points, 101), max_points))
-
-    def offset_sweep_time(self, k: int, max_points: int, analysis_bw_hz: float) -> float:
-        """Sweep time of one side of offset k. Auto: the swept rule or ACCURACY_SAMPLES RMS
-        samples per point, as the other power measurements [verify]."""
-        if not self.offset_swt_auto[k]:
-            return self.offset_swt_s[k]
-        near, far = self.side_range_hz(k)
-        rbw, points = self.offset_rbw_hz[k], self.side_points(k, max_points)
-        swept, _ = sp.sweep_time(far - near, rbw, 10.0 * rbw, "AVER", points, analysis_bw_hz)
-        return max(swept, points * ACCURACY_SAMPLES / rbw)
-
-
-_SETUPS: dict[str, Callable[[], _PowerMeasSetup]] = {
-    "CHP": _ChpSetup, "ACP": _AcpSetup, "OBW": _ObwSetup, "SEM": _SemSetup, "TOI": _ToiSetup,
-    "HARM": _HarmSetup}
-
-
-@dataclass(frozen=True)
-class _Sweep:
-    """One further sweep of a multi-sweep measurement: harmonic `index` (its order), or one
-    `side` ("lower"|"upper") of SEM offset `index` (0 = A)."""
-
-    index: int
-    side: str
-    result: sp.SweepResult
-    rbw_hz: float
-
-
-@dataclass(frozen=True)
-class _MeasAcquisition:
-    """One built-in measurement: its settings at INIT time and its sweeps (the main one, RMS
-    detector except TOI; harmonics and SEM offsets in `more`)."""
-
-    setup: _PowerMeasSetup
-    center_hz: float
-    rbw_hz: float
-    duration_s: float
-    result: sp.SweepResult
-    more: tuple[_Sweep, ...] = ()
-
-
-def _finite(values: list[float]) -> np.ndarray:
-    """Results as sent: anything not finite (no power left after noise correction) is NaN."""
-    arr = np.asarray(values, dtype=float)
-    return np.where(np.isfinite(arr), arr, NAN_RESULT)
-
-
-def xdb_bandwidth_hz(frequency_hz: np.ndarray, power_dbm: np.ndarray, xdb_db: float) -> float:
-    """Width between the points where the trace first falls `xdb_db` (negative) below its peak,
-    walking out from the peak on each side; linear interpolation in dB between points."""
-    peak = int(np.argmax(power_dbm))
-    level = float(power_dbm[peak]) + xdb_db
-    edges = []
-    for step in (-1, 1):
-        i = peak
-        while 0 <= i + step < power_dbm.size and power_dbm[i + step] > level:
-            i += step
-        j = i + step
-        if not 0 <= j < power_dbm.size:
-            return NAN_RESULT  # never falls x dB within the span
-        y0, y1 = float(power_dbm[i]), float(power_dbm[j])
-        frac = (y0 - level) / (y0 - y1) if y0 != y1 else 0.0
-        edges.append(float(frequency_hz[i] + frac * (frequency_hz[j] - frequency_hz[i])))
-    return edges[1] - edges[0]
 
 
 class KeysightXSeriesAnalyzer(ScpiDevice):
@@ -454,12 +147,12 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         self._meas_preset()
         self.markers: dict[int, float | None] = dict.fromkeys(range(1, 13))
         self.marker_trace: dict[int, int] = dict.fromkeys(range(1, 13), 1)
-        self.last: _Acquisition | None = None
-        self.last_iq: _IqAcquisition | None = None
+        self.last: Acquisition | None = None
+        self.last_iq: IqAcquisition | None = None
         self.integrity = 0
         self.meas = "SAN"  # Mode Preset selects the Swept SA measurement
-        self.setups: dict[str, _PowerMeasSetup] = {k: make() for k, make in _SETUPS.items()}
-        self.meas_acq: dict[str, _MeasAcquisition] = {}
+        self.setups: dict[str, PowerMeasSetup] = {k: make() for k, make in SETUPS.items()}
+        self.meas_acq: dict[str, MeasAcquisition] = {}
 
     def _meas_preset(self) -> None:
         self.points, self.rbw, self.rbw_auto, self.vbw, self.vbw_auto = 1001, 3e6, True, 3e6, True
@@ -539,9 +232,9 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         if self.mode != mode:
             raise ScpiError(-113, "Undefined header;not available in this mode")
 
-    def _acquire(self) -> _Acquisition:
+    def _acquire(self) -> Acquisition:
         settings = self.settings()
-        acq = _Acquisition(self._tones(), settings, int(self.rng.integers(2**62)),
+        acq = Acquisition(self._tones(), settings, int(self.rng.integers(2**62)),
                            self._modulated(), external_noise_w_hz=self._external_noise(settings))
         _, _, overload, over = sp.input_flags(acq.tones, acq.settings, self.hw,
                                               self.amplitude_offset_db, modulated=acq.modulated)
@@ -564,7 +257,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         t, _ = self._sweep()
         self.start_operation(t * (self.avg_count if self.avg_on else 1))
 
-    def _acquire_iq(self) -> _IqAcquisition:
+    def _acquire_iq(self) -> IqAcquisition:
         n = min(max(int(round(self.srate * self.wav_time)), 1), 4_000_000)
         fc, tones, modulated = (self.start_hz + self.stop_hz) / 2, self._tones(), self._modulated()
         preamp = self._preamp_on(fc)
@@ -576,7 +269,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         if excess is not None:  # the chain's noise, through the input (gain error included)
             gain = 10.0 ** ((self.amplitude_offset_db - comp) / 10.0)
             nd = 10.0 * math.log10(10.0 ** (nd / 10.0) + gain * float(excess[0]) * 1e3)
-        return _IqAcquisition(tones, modulated, fc, self.srate, n, int(self.rng.integers(2**62)),
+        return IqAcquisition(tones, modulated, fc, self.srate, n, int(self.rng.integers(2**62)),
                               nd, self.amplitude_offset_db - comp)
 
     def _wait_sweep(self) -> None:
@@ -871,7 +564,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             if key == "SAN":
                 self._meas_preset()
             else:
-                self.setups[key] = _SETUPS[key]()
+                self.setups[key] = SETUPS[key]()
                 self.meas_acq.pop(key, None)
         self.meas = key
 
@@ -882,7 +575,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
                                   s.sweep_time(self.hw.analysis_bw_hz))
 
     def _settings_for(self, start_hz: float, stop_hz: float, points: int, rbw_hz: float,
-                      setup: _PowerMeasSetup, sweep_time_s: float) -> sp.SweepSettings:
+                      setup: PowerMeasSetup, sweep_time_s: float) -> sp.SweepSettings:
         """A measurement sweep: the setup's detector, its averaging, the shared front end."""
         det = setup.DETECTOR
         vbw = rbw_hz if det == "POS" else 10.0 * rbw_hz
@@ -904,7 +597,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _duration(settings: sp.SweepSettings, result: sp.SweepResult) -> float:
         return float(settings.sweep_time_s or result.sweep_time_s) * settings.average_count
 
-    def _acquire_meas(self, key: str) -> _MeasAcquisition:
+    def _acquire_meas(self, key: str) -> MeasAcquisition:
         """Sweep now and keep the trace(s) for the results."""
         self.integrity = 0
         if key == "HARM":
@@ -913,11 +606,11 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             return self._acquire_sem()
         settings = self._meas_settings(key)
         result = self._sweep_now(settings)
-        return _MeasAcquisition(copy.deepcopy(self.setups[key]),
+        return MeasAcquisition(copy.deepcopy(self.setups[key]),
                                 (settings.start_hz + settings.stop_hz) / 2, settings.rbw_hz,
                                 self._duration(settings, result), result)
 
-    def _acquire_harm(self) -> _MeasAcquisition:
+    def _acquire_harm(self) -> MeasAcquisition:
         """Zero span (one display point averaging the whole ST/Harmonic, RMS) at n*f0 for
         n = 1..NUMB; harmonics above the analyzer's range are not measured."""
         setup = self._harm_setup()
@@ -930,12 +623,12 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             rbw = setup.rbw_for(order, self.hw.max_rbw_hz)
             settings = self._settings_for(order * f0, order * f0, 1, rbw, setup, swt)
             result = self._sweep_now(settings)
-            sweeps.append(_Sweep(order, "", result, rbw))
+            sweeps.append(Sweep(order, "", result, rbw))
             duration += self._duration(settings, result)
-        return _MeasAcquisition(copy.deepcopy(setup), f0, sweeps[0].rbw_hz, duration,
+        return MeasAcquisition(copy.deepcopy(setup), f0, sweeps[0].rbw_hz, duration,
                                 sweeps[0].result, tuple(sweeps[1:]))
 
-    def _acquire_sem(self) -> _MeasAcquisition:
+    def _acquire_sem(self) -> MeasAcquisition:
         """The reference channel over Ref Chan Span, then each measured offset on each side over
         its filter positions (+- Meas BW/2, 2 RBW margin), points at most one RBW apart."""
         setup = self._sem_setup()
@@ -952,13 +645,13 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
                 a, b = sorted((fc + sign * near, fc + sign * far))
                 side_settings = self._settings_for(a, b, points, rbw, setup, swt)
                 result = self._sweep_now(side_settings)
-                sweeps.append(_Sweep(k, side, result, rbw))
+                sweeps.append(Sweep(k, side, result, rbw))
                 duration += self._duration(side_settings, result)
-        return _MeasAcquisition(copy.deepcopy(setup), fc, settings.rbw_hz, duration, carrier,
+        return MeasAcquisition(copy.deepcopy(setup), fc, settings.rbw_hz, duration, carrier,
                                 tuple(sweeps))
 
     def _meas_query(self, key: str, n: int, how: str,
-                    results: Callable[[_MeasAcquisition], np.ndarray] | None = None) -> bytes:
+                    results: Callable[[MeasAcquisition], np.ndarray] | None = None) -> bytes:
         """`:FETCh|READ|MEASure:<meas>[n]?`: READ (re)starts it, MEASure presets it first;
         FETCh answers the last one, -221 if another measurement is active [verify], -230 when
         nothing was measured yet in single mode [verify]. `results` replaces the measurement's
@@ -983,7 +676,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         return self._block(results(acq))
 
     def _register_measurements(self) -> None:
-        for key in _SETUPS:
+        for key in SETUPS:
             self._register_meas_control(key, MEASUREMENTS[key], indexed=key != "HARM")
             self._register_meas_setup(key, f"[:SENSe]:{MEASUREMENTS[key]}",
                                       span_points=key != "HARM")
@@ -1002,7 +695,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
             self._register_results(key, f"{node}<n>", lambda s: None)
 
     def _register_results(self, key: str, tail: str,
-                          results: Callable[[Sfx], Callable[[_MeasAcquisition], np.ndarray]
+                          results: Callable[[Sfx], Callable[[MeasAcquisition], np.ndarray]
                                             | None]) -> None:
         """`:FETCh|READ|MEASure:<tail>?`; `results(suffixes)` picks the result function (None:
         the measurement's n-indexed results, n = the first suffix)."""
@@ -1034,7 +727,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         points unless `span_points` is False (the harmonics measure in zero span)."""
         c, hw = self.command, self.hw
 
-        def setup() -> _PowerMeasSetup:
+        def setup() -> PowerMeasSetup:
             return self.setups[key]
 
         def set_rbw(a: Args, s: Sfx) -> None:
@@ -1065,7 +758,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
     def _set_meas_span(self, key: str) -> Callable[..., None]:
         def setter(a: Args, s: Sfx) -> None:
             setup = self.setups[key]
-            if isinstance(setup, _AcpSetup):
+            if isinstance(setup, AcpSetup):
                 raise ScpiError(-221, "Settings conflict;ACP span follows the offsets")
             span = self._num(a, "HZ", 100.0, self.hw.f_max_hz - self.hw.f_min_hz, 3e6)
             # CHP: "the minimum value of the span is coupled with Integ BW"
@@ -1092,36 +785,36 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         c(f"{ob}:XDB", set=self._setup_number("OBW", "xdb_db", "DB", -100.0, -0.1, -26.0),
           query=lambda a, s: self._obw_setup().xdb_db)
 
-    def _chp_setup(self) -> _ChpSetup:
+    def _chp_setup(self) -> ChpSetup:
         setup = self.setups["CHP"]
-        assert isinstance(setup, _ChpSetup)
+        assert isinstance(setup, ChpSetup)
         return setup
 
-    def _obw_setup(self) -> _ObwSetup:
+    def _obw_setup(self) -> ObwSetup:
         setup = self.setups["OBW"]
-        assert isinstance(setup, _ObwSetup)
+        assert isinstance(setup, ObwSetup)
         return setup
 
-    def _harm_setup(self) -> _HarmSetup:
+    def _harm_setup(self) -> HarmSetup:
         setup = self.setups["HARM"]
-        assert isinstance(setup, _HarmSetup)
+        assert isinstance(setup, HarmSetup)
         return setup
 
-    def _sem_setup(self, s: Sfx = (1,)) -> _SemSetup:
+    def _sem_setup(self, s: Sfx = (1,)) -> SemSetup:
         """Subopcode 1 = BTS, 2 = MS: one set of offsets is simulated, as for ACP [verify]."""
         if s[0] not in (1, 2):
             raise ScpiError(-113)
         setup = self.setups["SEM"]
-        assert isinstance(setup, _SemSetup)
+        assert isinstance(setup, SemSetup)
         return setup if s[0] == 1 else copy.deepcopy(setup)
 
-    def _acp_setup(self, s: Sfx = (1,)) -> _AcpSetup:
+    def _acp_setup(self, s: Sfx = (1,)) -> AcpSetup:
         """Subopcode 1 = BTS/downlink; 2 = MS/uplink is accepted but this simulation keeps one
         set of carrier/offset settings (manual: "accepted without error but ignored") [verify]."""
         if s[0] not in (1, 2):
             raise ScpiError(-113)
         setup = self.setups["ACP"]
-        assert isinstance(setup, _AcpSetup)
+        assert isinstance(setup, AcpSetup)
         return setup if s[0] == 1 else copy.deepcopy(setup)
 
     def _offset_list(self, args: Args, parse: Callable[[str], object]) -> list[object]:
@@ -1205,7 +898,7 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
                 raise ScpiError(-113, "Undefined header;harmonic 1..10")
             return s[0]
 
-        results: dict[str, Callable[[Sfx], Callable[[_MeasAcquisition], np.ndarray]]] = {
+        results: dict[str, Callable[[Sfx], Callable[[MeasAcquisition], np.ndarray]]] = {
             "HARMonics[:DISTortion]": lambda s: _harm_thd,
             "HARMonics:AMPLitude:ALL": lambda s: _harm_amplitudes,
             "HARMonics:FREQuency:ALL": lambda s: _harm_frequencies,
@@ -1316,22 +1009,22 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
 
 
 
-def _chp_results(acq: _MeasAcquisition) -> np.ndarray:
+def _chp_results(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:CHPower?`: channel power (dBm), power spectral density (dBm/Hz)."""
     setup = acq.setup
-    assert isinstance(setup, _ChpSetup)
+    assert isinstance(setup, ChpSetup)
     chp = am.channel_power(acq.result, acq.rbw_hz, acq.center_hz, setup.integ_bw_hz)
-    return _finite([chp.power_dbm, chp.psd_dbm_hz])
+    return finite([chp.power_dbm, chp.psd_dbm_hz])
 
 
-def _acp_results(acq: _MeasAcquisition) -> np.ndarray:
+def _acp_results(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:ACPower?` n=1, Total Power Ref, 6 offsets: 4 + 4*6 = 28 values. The four leading
     values are read here as Reference Power #1 (0.0 when one reference carrier is the power
     reference), Reference Power #2 (the reference carrier power, dBm), then 0.0 and the total
     carrier power (equal to #2 with one carrier) [verify]; then per offset A..F: lower rel dB,
     lower abs dBm, upper rel dB, upper abs dBm; 9.91E+37 where an offset is off."""
     s = acq.setup
-    assert isinstance(s, _AcpSetup)
+    assert isinstance(s, AcpSetup)
     on = s.enabled()
     out = [NAN_RESULT] * ACP_RESULTS
     if on:
@@ -1347,19 +1040,19 @@ def _acp_results(acq: _MeasAcquisition) -> np.ndarray:
         carrier = am.channel_power(acq.result, acq.rbw_hz, acq.center_hz, s.carrier_bw_hz,
                                    noise_correction=s.noise_correction).power_dbm
     out[:4] = [0.0, carrier, 0.0, carrier]
-    return _finite(out)
+    return finite(out)
 
 
-def _obw_results(acq: _MeasAcquisition) -> np.ndarray:
+def _obw_results(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:OBWidth?`: occupied bandwidth (Hz), total power (dBm), transmit frequency error
     (Hz: midpoint of the OBW edges minus the centre frequency), x dB bandwidth (Hz) [verify the
     order and count against the X-series OBW results table]."""
     s = acq.setup
-    assert isinstance(s, _ObwSetup)
+    assert isinstance(s, ObwSetup)
     obw = am.occupied_bandwidth(acq.result, acq.rbw_hz, s.percent)
     error = (obw.lower_edge_hz + obw.upper_edge_hz) / 2 - acq.center_hz
     xdb = xdb_bandwidth_hz(acq.result.frequency_hz, acq.result.power_dbm, s.xdb_db)
-    return _finite([obw.bandwidth_hz, obw.total_power_dbm, error, xdb])
+    return finite([obw.bandwidth_hz, obw.total_power_dbm, error, xdb])
 
 
 def _csv(values: list[float] | list[bool] | list[str]) -> str:
@@ -1368,22 +1061,22 @@ def _csv(values: list[float] | list[bool] | list[str]) -> str:
                     else format_float(v) for v in values)
 
 
-def _pick(results: Callable[[_MeasAcquisition], np.ndarray],
-          order: int) -> Callable[[_MeasAcquisition], np.ndarray]:
+def _pick(results: Callable[[MeasAcquisition], np.ndarray],
+          order: int) -> Callable[[MeasAcquisition], np.ndarray]:
     """The `order`-th value (1-based) of a result set, as a one-value result."""
     return lambda acq: results(acq)[order - 1:order]
 
 
-def _harm_fundamental(setup: _HarmSetup, center_hz: float) -> float:
+def _harm_fundamental(setup: HarmSetup, center_hz: float) -> float:
     return center_hz if setup.fundamental_auto else setup.fundamental_hz
 
 
-def _harm_setup_of(acq: _MeasAcquisition) -> _HarmSetup:
-    assert isinstance(acq.setup, _HarmSetup)
+def _harm_setup_of(acq: MeasAcquisition) -> HarmSetup:
+    assert isinstance(acq.setup, HarmSetup)
     return acq.setup
 
 
-def _harm_powers(acq: _MeasAcquisition) -> am.HarmonicPowers | None:
+def _harm_powers(acq: MeasAcquisition) -> am.HarmonicPowers | None:
     """Fundamental and the harmonics that were measured (None if only the fundamental was)."""
     if not acq.more:
         return None
@@ -1391,7 +1084,7 @@ def _harm_powers(acq: _MeasAcquisition) -> am.HarmonicPowers | None:
                               [acq.rbw_hz] + [s.rbw_hz for s in acq.more])
 
 
-def _harm_amplitudes(acq: _MeasAcquisition) -> np.ndarray:
+def _harm_amplitudes(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:HARMonics:AMPLitude:ALL?`: fundamental dBm, H2..H10 dBc; 0 for harmonics beyond
     the number measured (PSA reference), 9.91E+37 for those above the frequency range [verify]."""
     out = np.zeros(HARM_RESULTS)
@@ -1402,10 +1095,10 @@ def _harm_amplitudes(acq: _MeasAcquisition) -> np.ndarray:
     else:
         out[0] = powers.fundamental_dbm
         out[1:1 + powers.harmonic_dbc.size] = powers.harmonic_dbc
-    return _finite(out.tolist())
+    return finite(out.tolist())
 
 
-def _harm_frequencies(acq: _MeasAcquisition) -> np.ndarray:
+def _harm_frequencies(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:HARMonics:FREQuency:ALL?`: n*f0 for the harmonics measured, 0 beyond NUMB."""
     out = np.zeros(HARM_RESULTS)
     number = _harm_setup_of(acq).number
@@ -1415,20 +1108,20 @@ def _harm_frequencies(acq: _MeasAcquisition) -> np.ndarray:
     return out
 
 
-def _harm_thd(acq: _MeasAcquisition) -> np.ndarray:
+def _harm_thd(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:HARMonics[:DISTortion]?`: total harmonic distortion in percent."""
     powers = _harm_powers(acq)
-    return _finite([powers.thd_percent if powers is not None else math.nan])
+    return finite([powers.thd_percent if powers is not None else math.nan])
 
 
-def _toi_powers(acq: _MeasAcquisition) -> am.ToiPowers | None:
+def _toi_powers(acq: MeasAcquisition) -> am.ToiPowers | None:
     try:
         return am.toi(acq.result, acq.rbw_hz)
     except ValueError:
         return None
 
 
-def _toi2_results(acq: _MeasAcquisition) -> np.ndarray:
+def _toi2_results(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:TOI2?`: worst IM Hz, worst IM dBm, worst intercept dBm, lower base Hz, dBm,
     upper base Hz, dBm, lower IM Hz, dBm, lower intercept dBm, upper IM Hz, dBm, upper
     intercept dBm (13 values, X-series TOI results table). "Worst" is the side with the lower
@@ -1438,19 +1131,19 @@ def _toi2_results(acq: _MeasAcquisition) -> np.ndarray:
         return np.full(TOI2_RESULTS, NAN_RESULT)
     worse = "lower" if t.lower_toi_dbm <= t.upper_toi_dbm else "upper"
     im_hz, im_dbm = getattr(t, f"im3_{worse}_hz"), getattr(t, f"im3_{worse}_dbm")
-    return _finite([im_hz, im_dbm, t.worst_toi_dbm, t.lower_hz, t.lower_dbm, t.upper_hz,
+    return finite([im_hz, im_dbm, t.worst_toi_dbm, t.lower_hz, t.lower_dbm, t.upper_hz,
                     t.upper_dbm, t.im3_lower_hz, t.im3_lower_dbm, t.lower_toi_dbm,
                     t.im3_upper_hz, t.im3_upper_dbm, t.upper_toi_dbm])
 
 
-def _toi_results(acq: _MeasAcquisition) -> np.ndarray:
+def _toi_results(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:TOI?` (n=1): worst intercept dBm, its IM Hz, lower intercept dBm, lower IM Hz,
     upper intercept dBm, upper IM Hz."""
     r = _toi2_results(acq)
     return r[[2, 0, 9, 7, 12, 10]]
 
 
-def _sem_reference(acq: _MeasAcquisition, setup: _SemSetup) -> tuple[float, list[float]]:
+def _sem_reference(acq: MeasAcquisition, setup: SemSetup) -> tuple[float, list[float]]:
     """Carrier power and the 10 reference values of `FETCh:SEM?` n=1, read here as: total
     power reference dBm, its PSD dBm/Hz, the spectrum peak in the reference channel dBm and its
     frequency Hz, then 6 values not simulated (9.91E+37) [verify the order and meaning]."""
@@ -1462,7 +1155,7 @@ def _sem_reference(acq: _MeasAcquisition, setup: _SemSetup) -> tuple[float, list
     return chp.power_dbm, head + [NAN_RESULT] * (SEM_REFERENCE_VALUES - len(head))
 
 
-def _sem_side(acq: _MeasAcquisition, setup: _SemSetup, sweep: _Sweep,
+def _sem_side(acq: MeasAcquisition, setup: SemSetup, sweep: Sweep,
               carrier_dbm: float) -> tuple[list[float], float]:
     """One offset side: (rel/abs integrated power, rel/abs peak power, peak offset frequency
     from the reference (centre or edge; negative below it), worst margin). The integrated power
@@ -1487,14 +1180,14 @@ def _sem_side(acq: _MeasAcquisition, setup: _SemSetup, sweep: _Sweep,
     return values, float(getattr(mask, f"{side}_margin_db")[0])
 
 
-def _sem_results(acq: _MeasAcquisition) -> np.ndarray:
+def _sem_results(acq: MeasAcquisition) -> np.ndarray:
     """`FETCh:SEMask?` n=1 (82 values): 10 reference values; per offset A..F (k = 0..5) at
     10 + 10k: lower rel integrated dBc, abs integrated dBm, rel peak dBc, abs peak dBm, peak
     offset frequency Hz, then the same upper; from 70: minimum margin lower A, upper A, ...,
     upper F (X-series SEM results table, indices as the VMA-mode table 10k + 11..20, 2k + 71..72).
     Offsets not measured read 9.91E+37."""
     setup = acq.setup
-    assert isinstance(setup, _SemSetup)
+    assert isinstance(setup, SemSetup)
     carrier, out = _sem_reference(acq, setup)
     out += [NAN_RESULT] * (SEM_RESULTS - SEM_REFERENCE_VALUES)
     for sweep in acq.more:
@@ -1504,12 +1197,12 @@ def _sem_results(acq: _MeasAcquisition) -> np.ndarray:
         out[base:base + 5] = values
         out[SEM_REFERENCE_VALUES + SEM_VALUES_PER_OFFSET * SEM_OFFSETS + 2 * k
             + (side == "upper")] = margin
-    return _finite(out)
+    return finite(out)
 
 
-_RESULTS: dict[str, Callable[[_MeasAcquisition], np.ndarray]] = {
+_RESULTS: dict[str, Callable[[MeasAcquisition], np.ndarray]] = {
     "CHP": _chp_results, "ACP": _acp_results, "OBW": _obw_results, "SEM": _sem_results,
     "TOI": _toi_results, "HARM": _harm_amplitudes}
 #: result sets other than n = 1: (measurement, n) -> results
-_RESULTS_N: dict[tuple[str, int], Callable[[_MeasAcquisition], np.ndarray]] = {
+_RESULTS_N: dict[tuple[str, int], Callable[[MeasAcquisition], np.ndarray]] = {
     ("TOI", 2): _toi2_results}

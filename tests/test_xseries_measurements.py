@@ -24,7 +24,7 @@ from instruments.errors import UnexpectedResponse
 from instruments.interfaces import AclrOffset
 from instruments.keysight.x_series import KeysightXSeriesAnalyzer
 from instruments.registry import connect
-from simulators import SimulatedBench
+from simulators import SimulatedBench, xseries_setups
 from simulators import keysight_xseries as xs
 from simulators.bench import VirtualBench
 from simulators.signals import Tone
@@ -191,7 +191,7 @@ def test_measurement_sweep_time_blocks_opc(sim: Sim) -> None:
     assert 0.09 <= time.perf_counter() - t0 < 1.0
     inst.write(":ACP:SWE:TIME:AUTO ON")
     rbw = float(inst.query(":ACP:BAND?"))
-    assert float(inst.query(":ACP:SWE:TIME?")) >= 1001 * xs.ACCURACY_SAMPLES / rbw
+    assert float(inst.query(":ACP:SWE:TIME?")) >= 1001 * xseries_setups.ACCURACY_SAMPLES / rbw
     assert errors(inst) == []
 
 

@@ -114,3 +114,33 @@ def test_the_fixture_holds_the_part_the_plan_names() -> None:
     assert config["noise_source"]["bypass"] == {"gpio_port": 1, "thru_value": 1}
     with pytest.raises(SimulationError, match="no simulated DUT 'BB-NOPE'.*BB-FEM-N78-01"):
         simulation_config(bench, "BB-NOPE")
+
+
+def _fem_counters(plan_text: str, tmp_path: Path) -> dict[str, int]:
+    """Run a FEM plan on the simulated network bench; the part's order/hot-switch counters."""
+    from benchbot.bench import load_bench
+    from benchbot.plan import parse_plan
+    from benchbot.runner import RunRequest, run
+    from benchbot.simbench import running
+
+    bench_path = builtin_bench_path("simulated-network")
+    bench, plan = load_bench(bench_path), parse_plan(plan_text)
+    with running(bench, plan.dut.part_number) as (served, simulated):
+        outcome = run(RunRequest(plan, plan_text, served, bench_path.read_text(), tmp_path,
+                                 simulated=True))
+        assert outcome.status == "completed", outcome.error
+        return dict(simulated.bench.network.counters)
+
+
+def test_fem_modes_are_entered_in_a_safe_order(tmp_path: Path) -> None:
+    """The plan's break-before-make sequences leave the part without a single order violation
+    or hot switch; the same plan enabling the PA before selecting the TX path is caught by the
+    simulated part (so the check is live)."""
+    doc = yaml.safe_load((ROOT / "test_plans" / "n78_fem.yaml").read_text(encoding="utf-8"))
+    doc["steps"] = doc["steps"][:1]  # the path measurements
+    good = _fem_counters(yaml.safe_dump(doc), tmp_path / "good")
+    assert good.get("order_violation", 0) == 0 and good.get("hot_switch", 0) == 0, good
+    doc["dut"]["control"]["states"]["tx"] = [{"register": 0x00, "value": 0x10},
+                                             {"register": 0x00, "value": 0x11}]
+    bad = _fem_counters(yaml.safe_dump(doc), tmp_path / "bad")
+    assert bad.get("order_violation", 0) >= 1, bad

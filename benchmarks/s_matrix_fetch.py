@@ -9,13 +9,19 @@ simulator then serves the latched sweep. Timed, in alternating blocks (`_harness
   (F, 4, 4) matrix) then the record's write of ``s_re``/``s_im`` exactly as the
   ``s_parameters`` step declares them, and a flush of the HDF5 file (what a step commits);
 - baseline: a plain `socket` that sends the same query and reads the whole block into a new
-  buffer (`trace_fetch.RawBlockClient`), viewed as float64 without a copy.
+  buffer (`trace_fetch.RawBlockClient`), viewed as float64 without a copy;
+- second baseline, the bare minimum that lands the same bytes in a file: that raw read, then one
+  `os.pwrite` of the payload into a preallocated file (no HDF5, no reordering, no fsync -- the
+  record's flush does not fsync either).
 
-ratio = raw time / (driver + store) time, median of the per-repetition pairs; target ≥ 0.9.
+ratio = baseline time / (driver + store) time, median of the per-repetition pairs; the issue's
+target (≥ 0.9) is stated against the raw transfer; the second row says how much of the gap is
+the cost of writing the bytes at all.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -83,14 +89,24 @@ def _measure_one(driver: str, model: str, query: bytes, quick: bool) -> dict[str
             step.write_rows((), {"s_re": data.s.real, "s_im": data.s.imag})
             step.flush()
 
+        fd = os.open(directory / "raw.bin", os.O_RDWR | os.O_CREAT)
+        opened.callback(os.close, fd)
+
+        def raw_fetch_and_write() -> None:
+            os.pwrite(fd, memoryview(raw.fetch()), 0)
+
         nbytes = raw.fetch().nbytes
         fetch_and_store()
+        raw_fetch_and_write()
         if not (step.group["s_re"][()] == measured.s.real).all():
             raise RuntimeError("the stored S-matrix differs from the measured one")
-        times = interleaved({"driver": fetch_and_store, "raw": raw.fetch}, calls, repeats)
+        times = interleaved({"driver": fetch_and_store, "raw": raw.fetch,
+                             "raw_write": raw_fetch_and_write}, calls, repeats)
     driver_s, raw_s = median(times["driver"]), median(times["raw"])
     return {"driver_ms": driver_s * 1e3, "raw_ms": raw_s * 1e3,
+            "raw_write_ms": median(times["raw_write"]) * 1e3,
             "raw_mb_s": nbytes / raw_s / 1e6, "ratio": paired_ratio(times["raw"], times["driver"]),
+            "ratio_write": paired_ratio(times["raw_write"], times["driver"]),
             "payload_bytes": float(nbytes)}
 
 
@@ -114,4 +130,8 @@ def rows(result: dict[str, float]) -> list[Row]:
             f"{result[prefix + 'raw_ms']:.2f} ms "
             f"({result[prefix + 'payload_bytes'] / 1e3:.0f} kB)",
             ratio, f"≥ {TARGET:.2f}", ratio >= TARGET))
+        out.append(Row(
+            f"(g) {label}: fetch + store / raw read + pwrite of the same bytes",
+            f"{result[prefix + 'driver_ms']:.2f} ms", f"{result[prefix + 'raw_write_ms']:.2f} ms",
+            result[prefix + "ratio_write"], "info", None))
     return out

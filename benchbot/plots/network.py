@@ -94,7 +94,9 @@ def s_parameters_figure(record: RecordData, step: StepData, item: StepNetwork) -
     _mark_fails(ax_rev, step, item, "s12_db", reverse)
     _finish(ax_rev, f"|{s_in_out}| (dB)")
     delay_ns = na.group_delay_s(ntwk, out_port, in_port) * 1e9
-    _curve(ax_gd, f_ghz, delay_ns, f"group delay of {s_out_in}, −dφ/dω", 3)
+    shown = _where_transmitting(delay_ns, na.gain_db(ntwk, out_port, in_port))
+    _curve(ax_gd, f_ghz, shown, f"group delay of {s_out_in}, −dφ/dω (where |{s_out_in}| is "
+           f"within {GROUP_DELAY_VIEW_DB:g} dB of its peak)", 3)
     _draw_mask(ax_gd, masks.get("group_delay_ns"), "group_delay_ns", unit="ns")
     _mark_fails(ax_gd, step, item, "group_delay_ns", delay_ns)
     _finish(ax_gd, "Group delay (ns)")
@@ -243,6 +245,18 @@ def _masks(step: StepData) -> dict[str, LimitMaskSpec]:
             except ValidationError:
                 continue
     return out
+
+
+#: group delay is shown where |S21| is within this of its maximum: below it the phase of a
+#: stop band is receiver noise and its derivative fills the axes
+GROUP_DELAY_VIEW_DB = 40.0
+
+
+def _where_transmitting(delay_ns: np.ndarray, gain_db: np.ndarray) -> np.ndarray:
+    """Group delay with the points that do not transmit blanked (NaN): there the phase is
+    receiver noise and its derivative would fill the axes (the record keeps every point)."""
+    keep = gain_db >= np.nanmax(gain_db) - GROUP_DELAY_VIEW_DB
+    return np.where(keep, delay_ns, np.nan)
 
 
 def _curve(ax: Axes, f_ghz: np.ndarray, values: np.ndarray, label: str, index: int) -> None:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchbot.bench import BenchDefinition, PathLoss
-from benchbot.plan import ROLE_GENERATOR, AnyStep, Plan
+from benchbot.analysis.noise_figure import EnrRangeError, enr_db_at
+from benchbot.bench import BenchDefinition, NoiseSourceEntry, PathLoss
+from benchbot.plan import ROLE_ANALYZER, ROLE_GENERATOR, AnyStep, Plan
+from benchbot.plan_noise import NoiseFigureStep
 
 #: dB allowed above the SOA for float round-off only (level + loss - loss)
 _ROUND_OFF_DB = 1e-6
@@ -119,6 +121,31 @@ def _uncovered_tables(step: AnyStep, bench: BenchDefinition) -> tuple[bool, list
     return tables_ok, violations
 
 
+def noise_source_problems(step: NoiseFigureStep, source: NoiseSourceEntry | None) -> list[str]:
+    """Why the bench's noise source cannot serve a noise-figure step: none, driven by another
+    role than the analyzer, no bypass (or another role's) for the receiver calibration, or a
+    frequency its ENR table does not cover (an ENR is never extrapolated)."""
+    where = f"step {step.name!r}"
+    if source is None:
+        return [f"{where}: the bench has no noise_source"]
+    problems = []
+    if source.driven_by != ROLE_ANALYZER:
+        problems.append(f"{where}: the noise source is driven by role {source.driven_by!r}; "
+                        f"this step measures with {ROLE_ANALYZER!r}")
+    if step.second_stage_correction:
+        if source.bypass is None:
+            problems.append(f"{where}: second_stage_correction needs the bench's "
+                            "noise_source.bypass (the receiver-calibration route)")
+        elif source.bypass.role != step.bypass_role:
+            problems.append(f"{where}: bypass_role {step.bypass_role!r} is not the bench's "
+                            f"noise_source.bypass.role {source.bypass.role!r}")
+    try:
+        enr_db_at(step.frequencies_hz, source.enr.frequency_hz, source.enr.enr_db)
+    except EnrRangeError as exc:
+        problems.append(f"{where}: {exc}")
+    return problems
+
+
 def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
     """Raise :class:`SafetyError` listing every reason ``plan`` must not run on ``bench``."""
     violations: list[str] = []
@@ -135,6 +162,8 @@ def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
 
     soa = plan.dut.safe_operating_area
     for step in plan.steps:
+        if isinstance(step, NoiseFigureStep):
+            violations.extend(noise_source_problems(step, bench.noise_source))
         fixed_input = step.dut_rf_input_dbm()
         if fixed_input is not None:
             if fixed_input > soa.max_rf_input_dbm + _ROUND_OFF_DB:

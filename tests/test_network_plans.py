@@ -144,3 +144,26 @@ def test_fem_modes_are_entered_in_a_safe_order(tmp_path: Path) -> None:
                                              {"register": 0x00, "value": 0x11}]
     bad = _fem_counters(yaml.safe_dump(doc), tmp_path / "bad")
     assert bad.get("order_violation", 0) >= 1, bad
+
+
+def test_a_noise_figure_plan_the_noise_source_cannot_serve_is_refused_before_anything(
+        tmp_path: Path) -> None:
+    """validate/run refuse, naming the step and the reason: a frequency above the ENR table, and
+    a bypass role that is not the bench's."""
+    doc = yaml.safe_load((ROOT / "test_plans" / "lna_n78.yaml").read_text(encoding="utf-8"))
+    nf = doc["steps"][1]
+    nf["frequencies_hz"] = [3.55e9, 9.0e9]
+    nf["bypass_role"] = "vna"
+    plan = tmp_path / "bad_nf.yaml"
+    plan.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    from benchbot.bench import load_bench
+    from benchbot.plan import load_plan
+    from benchbot.safety import SafetyError, check_plan_against_bench
+
+    with pytest.raises(SafetyError) as info:
+        check_plan_against_bench(load_plan(plan), load_bench(builtin_bench_path(BENCHES[0])))
+    text = str(info.value)
+    assert "step 'noise_figure': 9e+09 Hz is outside the ENR table" in text
+    assert "bypass_role 'vna' is not the bench's noise_source.bypass.role 'gpio'" in text
+    assert main(["run", str(plan), "--results-dir", str(tmp_path / "r")]) == 3
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchbot.analysis.noise_figure import EnrRangeError
 from benchbot.bench import NoiseSourceEntry, PathLoss
 from benchbot.measurements import noise_figure as nf_measurement
 from benchbot.measurements.base import BenchView
@@ -259,7 +258,8 @@ def test_without_second_stage_correction_the_receiver_is_included() -> None:
 
 def test_a_frequency_outside_the_enr_table_is_refused_before_anything_switches() -> None:
     out = run_step(ANALYZERS[0], frequencies_hz=[3.5e9, 6.5e9])
-    assert isinstance(out["error"], EnrRangeError)
+    assert isinstance(out["error"], nf_measurement.NoiseSetupError)
+    assert "6.5e+09 Hz is outside the ENR table" in str(out["error"])
     assert out["gpio"] == {} and out["source_on"] is False
     assert not any("noise source" in e for e in out["bench"].event_texts())
 

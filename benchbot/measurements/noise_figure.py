@@ -34,9 +34,9 @@ from benchbot.limits import MetricResult
 from benchbot.measurements import dut_control
 from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import judge
-from benchbot.plan import ROLE_ANALYZER
 from benchbot.plan_control import check_control_states
 from benchbot.plan_noise import NoiseFigureStep
+from benchbot.safety import noise_source_problems
 from instruments.interfaces import GpioController, SignalAnalyzer
 
 DIMS = ("frequency_hz",)
@@ -69,22 +69,12 @@ def declare(step: NoiseFigureStep, bench: BenchView) -> tuple[dict, dict]:
 
 
 def noise_source_for(step: NoiseFigureStep, bench: BenchView) -> Any:
-    """The bench's noise source entry, checked against the step: driven by the analyzer role,
-    bypass on the step's ``bypass_role`` (with second-stage correction). NoiseSetupError if not."""
-    source = bench.noise_source
-    if source is None:
-        raise NoiseSetupError(f"step {step.name!r}: the bench has no noise_source")
-    if source.driven_by != ROLE_ANALYZER:
-        raise NoiseSetupError(f"step {step.name!r}: the noise source is driven by role "
-                              f"{source.driven_by!r}; this step measures with {ROLE_ANALYZER!r}")
-    if step.second_stage_correction:
-        if source.bypass is None:
-            raise NoiseSetupError(f"step {step.name!r}: second_stage_correction needs the "
-                                  "bench's noise_source.bypass (the receiver-calibration route)")
-        if source.bypass.role != step.bypass_role:
-            raise NoiseSetupError(f"step {step.name!r}: bypass_role {step.bypass_role!r} is not "
-                                  f"the bench's noise_source.bypass.role {source.bypass.role!r}")
-    return source
+    """The bench's noise source entry, checked against the step (driving role, bypass, ENR
+    coverage: :func:`benchbot.safety.noise_source_problems`). NoiseSetupError if unusable."""
+    problems = noise_source_problems(step, bench.noise_source)
+    if problems:
+        raise NoiseSetupError("; ".join(problems))
+    return bench.noise_source
 
 
 def run(step: NoiseFigureStep, bench: BenchView, ctx: StepContext) -> list[MetricResult]:

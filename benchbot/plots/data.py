@@ -57,6 +57,13 @@ class StepData:
         """The step's settings (plan step as stored)."""
         return self.summary.settings
 
+    def limit(self, metric: str) -> tuple[float | None, float | None, str]:
+        """(min, max, source) of ``metric``'s limit in this step (the first row that has one)."""
+        for row in self.metrics(metric):
+            if row.metric == metric and (row.minimum is not None or row.maximum is not None):
+                return row.minimum, row.maximum, row.limit_source
+        return None, None, ""
+
     def metrics(self, prefix: str = "") -> Iterator[MetricRow]:
         """Metric rows whose name starts with ``prefix``."""
         for row in self.summary.metrics:

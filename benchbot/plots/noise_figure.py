@@ -7,7 +7,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchbot.plots.data import RecordData, StepData
-from benchbot.plots.power_sweep import _limit
 from benchbot.plots.style import draw_limit, legend_outside, limit_label, new_figure, title
 
 KIND = "noise_figure"
@@ -55,7 +54,7 @@ def noise_figure_figure(record: RecordData, step: StepData) -> Figure:
 
 
 def _limits(ax: object, step: StepData, metric: str, what: str, unit: str) -> None:
-    lo, hi, source = _limit(step, metric)
+    lo, hi, source = step.limit(metric)
     if hi is not None:
         draw_limit(ax, hi, limit_label(f"{what} ≤", hi, unit, source))  # type: ignore[arg-type]
     if lo is not None:

@@ -77,14 +77,6 @@ def figures(record: RecordData, step: StepData) -> list[tuple[str, Figure]]:
     return out
 
 
-def _limit(step: StepData, metric: str) -> tuple[float | None, float | None, str]:
-    """(min, max, source) of a metric's limit in this step (first row that has one)."""
-    for row in step.metrics(metric):
-        if row.metric == metric and (row.minimum is not None or row.maximum is not None):
-            return row.minimum, row.maximum, row.limit_source
-    return None, None, ""
-
-
 def _style_handles(*entries: tuple[str, dict]) -> list[Line2D]:
     return [Line2D([], [], color="0.25", label=label, **kw) for label, kw in entries]
 
@@ -128,7 +120,7 @@ def gain_pae_figure(record: RecordData, step: StepData, rows: list[Sweep]) -> Fi
         ax_pae.set_ylabel("PAE, (Pout − Pin) / P_DC (%)")
         ax_pae.set_ylim(bottom=0.0)
         handles += _style_handles(("PAE (right axis)", {"linewidth": 1.5, "linestyle": "-."}))
-        lo, _, source = _limit(step, "pae_at_p1db_pct")
+        lo, _, source = step.limit("pae_at_p1db_pct")
         if lo is not None:
             handles.append(draw_limit(ax_pae, lo, limit_label("PAE at P1dB ≥", lo, "%", source)))
     title(fig, record, step, "Gain and PAE vs output power",
@@ -150,7 +142,7 @@ def pout_pin_figure(record: RecordData, step: StepData, rows: list[Sweep]) -> Fi
         if math.isfinite(m.p1db_output_dbm):
             ax.plot([m.p1db_input_dbm], [m.p1db_output_dbm], color=color, markeredgecolor=color,
                     **P1DB_MARKER)
-    lo, _, source = _limit(step, "p1db_output_dbm")
+    lo, _, source = step.limit("p1db_output_dbm")
     handles = _frequency_handles(rows, with_p1db=True) + _style_handles(
         ("measured Pout", {"linewidth": 1.8}),
         ("linear: Pin + G0", {"linewidth": 0.9, "linestyle": ":"}),
@@ -181,7 +173,7 @@ def am_pm_figure(record: RecordData, step: StepData, rows: list[Sweep]) -> Figur
                     **P1DB_MARKER)
     handles = _frequency_handles(rows) + _style_handles(
         ("AM-PM at OP1dB", {k: v for k, v in P1DB_MARKER.items() if k != "zorder"}))
-    _, hi, source = _limit(step, "am_pm_at_p1db_deg")
+    _, hi, source = step.limit("am_pm_at_p1db_deg")
     if hi is not None:
         handles.append(draw_limit(ax, hi, limit_label("|AM-PM at P1dB| ≤", hi, "°", source)))
         lowest = min(float(np.nanmin(r.metrics.am_pm_deg)) for r in rows

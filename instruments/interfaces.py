@@ -462,3 +462,73 @@ class GpioController(Instrument):
 
     def make_safe(self) -> None:
         """GPIO lines keep their state: a DUT control pin has no unsafe level by itself."""
+
+
+@dataclass(frozen=True)
+class SmuReading:
+    """One spot measurement of a source-measure channel: what it forces and what it reads."""
+
+    voltage_v: float
+    current_a: float
+    #: the output is clamped at its limit (a current-limited voltage source or vice versa)
+    in_compliance: bool
+
+
+@dataclass(frozen=True)
+class SmuSweepResult:
+    """A list sweep of one channel (DC or pulsed): per point the programmed source value, the
+    measured voltage and current, the time stamp and whether the point hit the limit."""
+
+    source_values: np.ndarray
+    voltage_v: np.ndarray
+    current_a: np.ndarray
+    time_s: np.ndarray
+    in_compliance: np.ndarray
+
+
+class SourceMeter(Instrument):
+    """A source-measure unit with one or more channels (1-based, as on the front panel).
+
+    The limit (compliance) is always given together with the level: a channel is never
+    programmed without one. Outputs are switched only by ``set_output``; which order channels
+    go on and off in is the safety kernel's business (a D-mode GaN HEMT conducts at Vgs = 0,
+    reference §2.6), not the driver's."""
+
+    #: channel numbers this model has
+    channels: tuple[int, ...] = (1,)
+
+    @abstractmethod
+    def set_voltage_source(self, channel: int, voltage_v: float, current_limit_a: float
+                           ) -> None:
+        """Force ``voltage_v`` with the current clamped at ±``current_limit_a``."""
+
+    @abstractmethod
+    def set_current_source(self, channel: int, current_a: float, voltage_limit_v: float
+                           ) -> None:
+        """Force ``current_a`` with the voltage clamped at ±``voltage_limit_v``."""
+
+    @abstractmethod
+    def set_output(self, channel: int, on: bool) -> None: ...
+
+    @abstractmethod
+    def output_is_on(self, channel: int) -> bool: ...
+
+    @abstractmethod
+    def measure(self, channel: int) -> SmuReading:
+        """Spot measurement of voltage and current, with the compliance status."""
+
+    @abstractmethod
+    def voltage_list_sweep(
+        self, channel: int, voltages_v: np.ndarray, current_limit_a: float,
+        aperture_s: float = 1e-3, pulse_width_s: float | None = None,
+        pulse_period_s: float | None = None, pulse_base_v: float = 0.0,
+    ) -> SmuSweepResult:
+        """Step ``channel`` through ``voltages_v`` (list sweep, one trigger per point) and
+        measure V and I at each; with ``pulse_width_s`` each point is a pulse from
+        ``pulse_base_v`` sampled inside the pulse. The other channels hold their levels."""
+
+    def make_safe(self) -> None:
+        """Outputs off, highest channel first (a bench's drain is wired above its gate);
+        the safety kernel sequences a biased device itself before this is ever needed."""
+        for channel in sorted(self.channels, reverse=True):
+            self.set_output(channel, False)

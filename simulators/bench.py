@@ -60,6 +60,19 @@ class SupplyState:
     tripped: dict[int, str] = field(default_factory=dict)
 
 
+@dataclass
+class SmuChannelState:
+    """What one SMU channel is programmed to do (its simulator writes it; the device model
+    reads it through `simulators.hemt_bench.solve`). `mode` "VOLT" forces `level` volts with the
+    current clamped at ±`limit` amperes, "CURR" forces `level` amperes with the voltage clamped
+    at ±`limit` volts."""
+
+    mode: str = "VOLT"
+    level: float = 0.0
+    limit: float = 1e-4
+    output_on: bool = False
+
+
 @dataclass(frozen=True)
 class ChannelReading:
     """Operating point of one supply channel: `mode` is "CV", "CC" or "OFF"."""
@@ -113,7 +126,7 @@ class VirtualBench:
         #: a DUT seen through its S-parameters (LNA, filter, switch, FEM, Touchstone file...):
         #: what a VNA measures and what the noise-figure chain passes (simulators.network_models)
         self.network: Any = None
-        if dut_cfg is not None and not is_pa:
+        if dut_cfg is not None and not is_pa and dut_cfg.get("model") != "gan_hemt":
             from simulators.network_models import network_dut_from_config
 
             self.network = network_dut_from_config(dut_cfg)
@@ -123,6 +136,18 @@ class VirtualBench:
         self.gpio: dict[int, int] = {}
         #: the analyzer's +28 V noise-source drive (simulators.noise)
         self.noise_source_on = False
+        #: SMU channels by (role, channel) and the device terminal each drives (`wiring`:
+        #: terminal -> {role, channel}, e.g. gate/drain of a GaN HEMT; simulators.hemt_bench)
+        self.smu: dict[tuple[str, int], SmuChannelState] = {}
+        self.wiring: dict[str, tuple[str, int]] = {
+            terminal: (str(w["role"]), int(w["channel"]))
+            for terminal, w in (self.config.get("wiring") or {}).items()}
+        #: a transistor on the SMUs (`dut.model: gan_hemt`, simulators.gan_hemt)
+        self.hemt: Any = None
+        if dut_cfg is not None and dut_cfg.get("model") == "gan_hemt":
+            from simulators.gan_hemt import GanHemt
+
+            self.hemt = GanHemt.from_config(dut_cfg)
         # fixed electrical length of the input and output cables (phase = -2π·f·τ)
         self.tau_in_s = float(self.config.get("cable_delay_in_s", 5e-9))
         self.tau_out_s = float(self.config.get("cable_delay_out_s", 8e-9))

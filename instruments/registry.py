@@ -26,6 +26,10 @@ DRIVERS: dict[str, str] = {
     "keysight.n5227b": "instruments.keysight.pna:KeysightPNA",
     "keysight.e5080b": "instruments.keysight.pna:KeysightPNA",
     "keysight.n5291a": "instruments.keysight.pna:KeysightPNA",
+    "keysight.b2902a": "instruments.keysight.b2900:KeysightB2900",
+    "keysight.b2912a": "instruments.keysight.b2900:KeysightB2900",
+    "keithley.2450": "instruments.keithley.k2450:Keithley2450",
+    "keithley.2636b": "instruments.keithley.k2636b:Keithley2636B",
 }
 
 

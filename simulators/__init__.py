@@ -51,6 +51,10 @@ MODELS: dict[str, str] = {
     "rs_znb20": "simulators.rs_znb:RohdeSchwarzZNB",
     "rs_zna26": "simulators.rs_znb:RohdeSchwarzZNB",
     "rs_zna67": "simulators.rs_znb:RohdeSchwarzZNB",
+    "keysight_b2902a": "simulators.keysight_b2900:KeysightB2900",
+    "keysight_b2912a": "simulators.keysight_b2900:KeysightB2900",
+    "keithley_2450": "simulators.keithley_2450:Keithley2450",
+    "keithley_2636b": "simulators.keithley_2636b:Keithley2636B",
 }
 
 

@@ -1,0 +1,1 @@
+"""Keithley (Tektronix) source-measure units: 2450 (SCPI) and 2636B (TSP)."""

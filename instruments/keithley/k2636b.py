@@ -1,0 +1,261 @@
+"""Keithley 2636B dual-channel SourceMeter, driven by TSP (Lua) statements.
+
+The 2636B has no SCPI tree (2600B Reference Manual 2600BS-901-01): only the IEEE 488.2 common
+commands; everything else is a TSP statement (reference §4.8; pymeasure ``keithley2600.py``,
+QCoDeS ``_Keithley_2600.py``, Tektronix tsp-toolkit 2636B definitions). Channel 1 is
+``smua``, channel 2 ``smub``. Statements used:
+``smuX.source.func = smuX.OUTPUT_DCVOLTS|OUTPUT_DCAMPS``, ``smuX.source.limiti|limitv``
+(always before the level), ``smuX.source.levelv|leveli``, ``smuX.source.output =
+smuX.OUTPUT_ON|OUTPUT_OFF``, ``print(smuX.measure.iv())`` (current, then voltage, tab
+separated), ``print(smuX.source.compliance)`` (``true`` while the output is clamped),
+``smuX.measure.nplc``, ``print(localnode.linefreq)``, ``format.asciiprecision = 12``;
+errors: ``print(errorqueue.count)``, ``print(errorqueue.next())`` (code, message, severity,
+node); list sweeps through the SMU trigger model (``smuX.trigger.source.listv({...})``,
+``trigger.measure.iv(smuX.nvbuffer1, smuX.nvbuffer2)``, ``trigger.initiate()``,
+``waitcomplete()``, ``printbuffer(1, n, ...)``); pulsed sweeps with ``endpulse.action =
+SOURCE_IDLE`` and trigger timers setting period and width, after the 2600B manual's pulse
+examples [verify]. Buffer status bit 0x40 = compliance [verify].
+
+Ratings (2636B data sheet): ±200 V; ±1.5 A DC up to ±20 V, ±100 mA above. Pulse width here
+≥ 100 µs with the integration inside the pulse [verify].
+
+The session's timeout recovery reads ``SYST:ERR?``, which a 2636B answers with a -285 syntax
+error and no reply: after a timeout this driver's sessions may need ``clear()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from instruments.common import num
+from instruments.errors import IdentityMismatch, InstrumentError, UnexpectedResponse
+from instruments.interfaces import Identity, SmuReading, SmuSweepResult, SourceMeter
+from instruments.scpi import ScpiSession
+
+MAX_VOLTAGE_V = 200.0
+LOW_RANGE_V = 20.0
+MAX_CURRENT_A = 1.5
+HIGH_VOLTAGE_CURRENT_A = 0.1
+NPLC_RANGE = (0.001, 25.0)
+MIN_PULSE_WIDTH_S = 100e-6
+STATUS_COMPLIANCE = 0x40
+ASCII_PRECISION = 12
+
+
+class Keithley2636B(SourceMeter):
+    """Two SMU channels (1 = smua, 2 = smub)."""
+
+    supported_models = ("MODEL 2636B",)
+    channels = (1, 2)
+
+    def __init__(self, session: ScpiSession) -> None:
+        super().__init__(session)
+        # full-precision numbers in every print (does not touch any output)
+        self._tsp(f"format.asciiprecision = {ASCII_PRECISION}")
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _read_identity(self) -> Identity:
+        """``*IDN?`` only: a 2600B has no ``*OPT?`` [verify]."""
+        idn = self.session.query("*IDN?").strip()
+        fields = [f.strip() for f in idn.split(",")]
+        if len(fields) != 4 or fields[1].upper() not in self.supported_models:
+            raise IdentityMismatch(self.supported_models, idn)
+        return Identity(*fields)
+
+    @staticmethod
+    def _smu(channel: int) -> str:
+        if channel not in (1, 2):
+            raise ValueError(f"the 2636B has channels 1 (smua) and 2 (smub), not {channel!r}")
+        return "smua" if channel == 1 else "smub"
+
+    def _tsp(self, *statements: str) -> None:
+        """Send statements (one per line), then read the TSP error queue once."""
+        for statement in statements:
+            self.session.write(statement)
+        self.check_errors("; ".join(statements))
+
+    def check_errors(self, after: str) -> None:
+        """Drain ``errorqueue`` (TSP): raise `InstrumentError` naming `after` if not empty."""
+        count = int(self._print_numbers("errorqueue.count", 1)[0])
+        errors: list[tuple[int, str]] = []
+        for _ in range(count):
+            reply = self.session.query("print(errorqueue.next())")
+            fields = reply.split("\t")
+            try:
+                code = int(float(fields[0]))
+            except ValueError:
+                raise UnexpectedResponse(reply, "print(errorqueue.next())",
+                                         "code<TAB>message") from None
+            errors.append((code, fields[1].strip() if len(fields) > 1 else ""))
+        if errors:
+            raise InstrumentError(errors[0][0], errors[0][1], after, tuple(errors))
+
+    def _print_numbers(self, expression: str, count: int) -> list[float]:
+        command = f"print({expression})"
+        reply = self.session.query(command)
+        fields = reply.split("\t")
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            raise UnexpectedResponse(reply, command, f"{count} numbers") from None
+        if len(values) != count:
+            raise UnexpectedResponse(reply, command, f"{count} numbers")
+        return values
+
+    def _print_bool(self, expression: str) -> bool:
+        command = f"print({expression})"
+        reply = self.session.query(command).strip()
+        if reply not in ("true", "false"):
+            raise UnexpectedResponse(reply, command, "true|false")
+        return reply == "true"
+
+    # -- Instrument -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """``reset()`` (both channels: outputs off, defaults), errors cleared, then safe."""
+        self.session.write("reset()")
+        self.session.write("errorqueue.clear()")
+        self._tsp(f"format.asciiprecision = {ASCII_PRECISION}")
+        self.make_safe()
+
+    def make_safe(self) -> None:
+        """Outputs off, smub (drain side) before smua."""
+        self._tsp("smub.source.output = smub.OUTPUT_OFF", "smua.source.output = smua.OUTPUT_OFF")
+
+    # -- SourceMeter ------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_voltage(voltage_v: float, current_limit_a: float) -> None:
+        if abs(voltage_v) > MAX_VOLTAGE_V:
+            raise ValueError(f"{voltage_v} V is beyond the 2636B's ±{MAX_VOLTAGE_V:g} V")
+        if not 0.0 < current_limit_a <= MAX_CURRENT_A:
+            raise ValueError(f"current limit {current_limit_a} A is outside 0–{MAX_CURRENT_A} A")
+        if abs(voltage_v) > LOW_RANGE_V and current_limit_a > HIGH_VOLTAGE_CURRENT_A:
+            raise ValueError(f"above ±{LOW_RANGE_V:g} V the 2636B limits current to "
+                             f"{HIGH_VOLTAGE_CURRENT_A * 1e3:g} mA")
+
+    def set_voltage_source(self, channel: int, voltage_v: float, current_limit_a: float
+                           ) -> None:
+        smu = self._smu(channel)
+        self._check_voltage(voltage_v, current_limit_a)
+        self._tsp(f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
+                  f"{smu}.source.limiti = {num(current_limit_a)}",
+                  f"{smu}.source.levelv = {num(voltage_v)}")
+
+    def set_current_source(self, channel: int, current_a: float, voltage_limit_v: float
+                           ) -> None:
+        smu = self._smu(channel)
+        if abs(current_a) > MAX_CURRENT_A:
+            raise ValueError(f"{current_a} A is beyond the 2636B's ±{MAX_CURRENT_A:g} A")
+        if not 0.0 < voltage_limit_v <= MAX_VOLTAGE_V:
+            raise ValueError(f"voltage limit {voltage_limit_v} V is outside 0–{MAX_VOLTAGE_V} V")
+        if voltage_limit_v > LOW_RANGE_V and abs(current_a) > HIGH_VOLTAGE_CURRENT_A:
+            raise ValueError(f"above ±{LOW_RANGE_V:g} V the 2636B sources at most "
+                             f"{HIGH_VOLTAGE_CURRENT_A * 1e3:g} mA")
+        self._tsp(f"{smu}.source.func = {smu}.OUTPUT_DCAMPS",
+                  f"{smu}.source.limitv = {num(voltage_limit_v)}",
+                  f"{smu}.source.leveli = {num(current_a)}")
+
+    def set_output(self, channel: int, on: bool) -> None:
+        smu = self._smu(channel)
+        self._tsp(f"{smu}.source.output = {smu}.OUTPUT_{'ON' if on else 'OFF'}")
+
+    def output_is_on(self, channel: int) -> bool:
+        smu = self._smu(channel)
+        return self._print_numbers(f"{smu}.source.output", 1)[0] != 0
+
+    def set_aperture_s(self, channel: int, aperture_s: float) -> None:
+        smu = self._smu(channel)
+        nplc = aperture_s * self._print_numbers("localnode.linefreq", 1)[0]
+        if not NPLC_RANGE[0] <= nplc <= NPLC_RANGE[1]:
+            raise ValueError(f"aperture {aperture_s} s is {nplc:g} NPLC, outside "
+                             f"{NPLC_RANGE[0]:g}–{NPLC_RANGE[1]:g}")
+        self._tsp(f"{smu}.measure.nplc = {num(nplc)}")
+
+    def measure(self, channel: int) -> SmuReading:
+        """``print(smuX.measure.iv(), ...)`` then ``smuX.source.compliance``."""
+        smu = self._smu(channel)
+        current_a, voltage_v = self._print_numbers(f"{smu}.measure.iv()", 2)
+        return SmuReading(voltage_v=voltage_v, current_a=current_a,
+                          in_compliance=self.compliance(channel))
+
+    def compliance(self, channel: int) -> bool:
+        """``smuX.source.compliance``: the output is clamped at its limit now."""
+        return self._print_bool(f"{self._smu(channel)}.source.compliance")
+
+    def voltage_list_sweep(
+        self, channel: int, voltages_v: np.ndarray, current_limit_a: float,
+        aperture_s: float = 1e-3, pulse_width_s: float | None = None,
+        pulse_period_s: float | None = None, pulse_base_v: float = 0.0,
+    ) -> SmuSweepResult:
+        """List sweep through the SMU trigger model; with ``pulse_width_s`` each point is a
+        pulse from ``pulse_base_v`` (the idle level), timed by trigger timers 1 (period) and
+        2 (width). The output must already be on; the idle level is restored afterwards."""
+        smu = self._smu(channel)
+        values = np.asarray(voltages_v, dtype=float).ravel()
+        if values.size == 0:
+            raise ValueError("empty sweep")
+        for v in (*values, pulse_base_v):
+            self._check_voltage(float(v), current_limit_a)
+        pulsed = pulse_width_s is not None
+        if pulsed:
+            period_s = pulse_period_s if pulse_period_s is not None else 100 * pulse_width_s
+            if pulse_width_s < MIN_PULSE_WIDTH_S or aperture_s > 0.8 * pulse_width_s:
+                raise ValueError(f"pulse width {pulse_width_s} s: ≥ {MIN_PULSE_WIDTH_S:g} s and "
+                                 "≥ 1.25 × the aperture needed")
+            if period_s <= pulse_width_s:
+                raise ValueError("pulse period must exceed the pulse width")
+        if not self.output_is_on(channel):
+            raise RuntimeError(f"{smu} output is off: switch it on (safety kernel) first")
+        idle_v, idle_limit_a = self._print_numbers(
+            f"{smu}.source.levelv, {smu}.source.limiti", 2)
+        self.set_aperture_s(channel, aperture_s)
+        n = values.size
+        table = ", ".join(num(v) for v in values)
+        setup = [f"{smu}.source.limiti = {num(current_limit_a)}",
+                 f"{smu}.source.levelv = {num(pulse_base_v if pulsed else idle_v)}",
+                 f"{smu}.trigger.source.listv({{{table}}})",
+                 f"{smu}.trigger.source.limiti = {num(current_limit_a)}",
+                 f"{smu}.trigger.measure.action = {smu}.ENABLE",
+                 f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
+                 f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer2.clear()",
+                 f"{smu}.nvbuffer1.collectsourcevalues = 1",
+                 f"{smu}.nvbuffer1.collecttimestamps = 1",
+                 f"{smu}.trigger.count = {n}", f"{smu}.trigger.arm.count = 1",
+                 f"{smu}.trigger.source.action = {smu}.ENABLE",
+                 f"{smu}.trigger.endsweep.action = {smu}.SOURCE_IDLE"]
+        if pulsed:
+            setup += [f"trigger.timer[1].delay = {num(period_s)}",
+                      f"trigger.timer[1].count = {max(n - 1, 1)}",
+                      "trigger.timer[1].passthrough = true",
+                      f"trigger.timer[1].stimulus = {smu}.trigger.ARMED_EVENT_ID",
+                      f"trigger.timer[2].delay = {num(pulse_width_s)}",
+                      "trigger.timer[2].count = 1", "trigger.timer[2].passthrough = false",
+                      "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
+                      f"{smu}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
+                      f"{smu}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
+                      f"{smu}.trigger.endpulse.action = {smu}.SOURCE_IDLE"]
+        else:
+            setup += [f"{smu}.trigger.source.stimulus = 0",
+                      f"{smu}.trigger.endpulse.stimulus = 0",
+                      f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD"]
+        self._tsp(*setup)
+        step_s = period_s if pulsed else aperture_s + 0.01
+        self.session.write(f"{smu}.trigger.initiate()")
+        self.session.opc(timeout_s=max(10.0, 5.0 * n * step_s))
+        self.check_errors(f"{smu}.trigger.initiate()")
+        buf = f"{smu}.nvbuffer1"
+        command = (f"printbuffer(1, {n}, {buf}.readings, {smu}.nvbuffer2.readings, "
+                   f"{buf}.sourcevalues, {buf}.timestamps, {buf}.statuses)")
+        reply = self.session.query(command)
+        try:
+            data = np.asarray([float(f) for f in reply.split(",")]).reshape(n, 5)
+        except ValueError:
+            raise UnexpectedResponse(reply[:200], command, f"{5 * n} numbers") from None
+        self._tsp(f"{smu}.source.limiti = {num(idle_limit_a)}",
+                  f"{smu}.source.levelv = {num(idle_v)}")
+        return SmuSweepResult(
+            source_values=values, voltage_v=data[:, 1], current_a=data[:, 0],
+            time_s=data[:, 3],
+            in_compliance=(data[:, 4].astype(int) & STATUS_COMPLIANCE) != 0)

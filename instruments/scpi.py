@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
@@ -68,7 +69,16 @@ def parse_error(reply: str, command: str = "SYST:ERR?") -> tuple[int, str]:
 
 
 class ScpiSession:
-    """A SCPI session: ``write``, ``query``, binary blocks, error queue, ``*OPC?`` and resync."""
+    """A SCPI session: ``write``, ``query``, binary blocks, error queue, ``*OPC?`` and resync.
+
+    The error queue is read with :attr:`error_query` and parsed by :attr:`error_parser`
+    (``SYST:ERR?`` and ``<code>,"<message>"``); an instrument that speaks another language for
+    it (a TSP SourceMeter: ``print(errorqueue.next())``) sets both, and the timeout recovery then
+    drains its queue in its own words.
+    """
+
+    error_query: str = "SYST:ERR?"
+    error_parser: Callable[[str, str], tuple[int, str]] = staticmethod(parse_error)
 
     def __init__(
         self,
@@ -252,12 +262,12 @@ class ScpiSession:
         errors: list[tuple[int, str]] = []
         with self._lock:
             if self._needs_resync:
-                self._ensure_sync("SYST:ERR?")
+                self._ensure_sync(self.error_query)
             written = tuple(self._since_check)
             self._since_check.clear()
             for _ in range(_MAX_ERRORS_DRAINED):
-                reply = self._query_unnoted("SYST:ERR?")
-                code, message = parse_error(reply)
+                reply = self._query_unnoted(self.error_query)
+                code, message = self.error_parser(reply, self.error_query)
                 if code == 0:
                     break
                 errors.append((code, message))
@@ -388,15 +398,16 @@ class ScpiSession:
         return False
 
     def _drain_errors(self) -> list[tuple[int, str]]:
-        """Read ``SYST:ERR?`` to code 0 on a synchronised session (no recursion into recovery)."""
+        """Read the error queue to code 0 on a synchronised session (no recursion into
+        recovery)."""
         errors: list[tuple[int, str]] = []
         try:
             for _ in range(_MAX_ERRORS_DRAINED):
-                self._log((monotonic(), "w", "SYST:ERR?"))
-                self._write("SYST:ERR?")
+                self._log((monotonic(), "w", self.error_query))
+                self._write(self.error_query)
                 reply = self._read()
                 self._log((monotonic(), "r", reply))
-                code, message = parse_error(reply)
+                code, message = self.error_parser(reply, self.error_query)
                 if code == 0:
                     break
                 errors.append((code, message))

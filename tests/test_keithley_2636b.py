@@ -160,3 +160,16 @@ def test_sweep_refused_with_output_off(open_sim: SimulatedBench) -> None:
     smu.set_voltage_source(1, 0.0, 1e-3)
     with pytest.raises(RuntimeError):
         smu.voltage_list_sweep(1, np.array([0.0, 1.0]), 1e-3)
+
+
+def test_a_query_the_instrument_rejects_times_out_into_its_tsp_error(
+        open_sim: SimulatedBench) -> None:
+    """A TSP statement that fails prints nothing: after the timeout the session resyncs and
+    drains the queue with ``print(errorqueue.next())`` (not SYST:ERR?, which a 2636B rejects),
+    so the error names the statement, and the session keeps working."""
+    smu = _driver(open_sim)
+    with pytest.raises(InstrumentError) as info:
+        smu.session.query("print(smua.nosuch())", timeout_s=0.3)
+    assert info.value.code == -286 and "print(smua.nosuch())" in str(info.value)
+    assert smu.session.query("*IDN?").startswith("Keithley")
+    smu.check_errors("after recovery")  # the queue is empty again

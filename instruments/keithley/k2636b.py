@@ -19,8 +19,8 @@ examples [verify]. Buffer status bit 0x40 = compliance [verify].
 Ratings (2636B data sheet): ±200 V; ±1.5 A DC up to ±20 V, ±100 mA above. Pulse width here
 ≥ 100 µs with the integration inside the pulse [verify].
 
-The session's timeout recovery reads ``SYST:ERR?``, which a 2636B answers with a -285 syntax
-error and no reply: after a timeout this driver's sessions may need ``clear()``.
+The session reads the error queue with ``print(errorqueue.next())`` (code, message, severity,
+node, tab separated; code 0 "Queue Is Empty" ends it), also in its timeout recovery.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from instruments.common import num
-from instruments.errors import IdentityMismatch, InstrumentError, UnexpectedResponse
+from instruments.errors import IdentityMismatch, UnexpectedResponse
 from instruments.interfaces import Identity, SmuReading, SmuSweepResult, SourceMeter
 from instruments.scpi import ScpiSession
 
@@ -42,6 +42,16 @@ STATUS_COMPLIANCE = 0x40
 ASCII_PRECISION = 12
 
 
+def parse_tsp_error(reply: str, command: str) -> tuple[int, str]:
+    """``print(errorqueue.next())`` → (code, message)."""
+    fields = reply.split("\t")
+    try:
+        code = int(float(fields[0]))
+    except ValueError:
+        raise UnexpectedResponse(reply, command, "code<TAB>message<TAB>severity<TAB>node") from None
+    return code, fields[1].strip() if len(fields) > 1 else ""
+
+
 class Keithley2636B(SourceMeter):
     """Two SMU channels (1 = smua, 2 = smub)."""
 
@@ -49,6 +59,9 @@ class Keithley2636B(SourceMeter):
     channels = (1, 2)
 
     def __init__(self, session: ScpiSession) -> None:
+        # the error queue in TSP (also what the session's timeout recovery drains)
+        session.error_query = "print(errorqueue.next())"
+        session.error_parser = parse_tsp_error  # type: ignore[method-assign]
         super().__init__(session)
         # full-precision numbers in every print (does not touch any output)
         self._tsp(f"format.asciiprecision = {ASCII_PRECISION}")
@@ -76,20 +89,9 @@ class Keithley2636B(SourceMeter):
         self.check_errors("; ".join(statements))
 
     def check_errors(self, after: str) -> None:
-        """Drain ``errorqueue`` (TSP): raise `InstrumentError` naming `after` if not empty."""
-        count = int(self._print_numbers("errorqueue.count", 1)[0])
-        errors: list[tuple[int, str]] = []
-        for _ in range(count):
-            reply = self.session.query("print(errorqueue.next())")
-            fields = reply.split("\t")
-            try:
-                code = int(float(fields[0]))
-            except ValueError:
-                raise UnexpectedResponse(reply, "print(errorqueue.next())",
-                                         "code<TAB>message") from None
-            errors.append((code, fields[1].strip() if len(fields) > 1 else ""))
-        if errors:
-            raise InstrumentError(errors[0][0], errors[0][1], after, tuple(errors))
+        """Drain ``errorqueue`` (TSP, through the session's error query): raise
+        `InstrumentError` naming `after` if anything was queued."""
+        self.session.check_errors(after)
 
     def _print_numbers(self, expression: str, count: int) -> list[float]:
         command = f"print({expression})"

@@ -21,7 +21,8 @@ k_cc·n (current collapse) and raises Rd by k_rd·n (dynamic Ron).
 
 All parameters are per mm of gate width (A/mm, Ω·mm, K/W·mm) and scale with `gate_width_mm`.
 Default set: a 1 mm, 0.25 µm GaN-on-Si HEMT [typ], isothermal at 25 °C and trap-free:
-Vth(1 mA/mm) ≈ -2.6 V, Vth(gm-max extrapolation) ≈ -1.95 V, gm,max ≈ 0.37 S/mm (≈ 0.30 in DC),
+Vth(1 mA/mm) ≈ -2.8 V, Vth(gm-max extrapolation) ≈ -1.9 V, gm,max ≈ 0.36 S/mm at Vgs ≈ -0.86 V
+(≈ 0.28 in DC), one gm peak rolling off to ≈ 60 % at Vgs = +1.5 V (P2 < 0 with P3),
 Idss(Vds = 10 V) ≈ 0.67 A/mm (≈ 0.53 in DC: 5 W heat the channel by ≈ 105 K), Imax(Vgs = +2 V)
 ≈ 1.2 A/mm, Ron(Vgs = 0) ≈ 3.1 Ω·mm, Ig ≈ 1e-5 A/mm at Vgs = -10 V, gate turn-on (1 mA/mm)
 ≈ +1.2 V, BV(1 mA/mm) ≈ 148 V, Rth 20 K/W·mm, τth 1 ms; from Q = (-5 V, 28 V): ≈ 18 % collapse
@@ -91,9 +92,9 @@ class GanHemt:
     ipk_a_per_mm: float = 0.6
     vpks_v: float = -0.6
     delta_vpks_v: float = 0.0
-    p1_per_v: float = 0.6
-    p2_per_v2: float = 0.0
-    p3_per_v3: float = 0.3
+    p1_per_v: float = 0.7
+    p2_per_v2: float = -0.1  # with P3: one gm peak, rolling off to ~60 % at Vgs = +1.5 V
+    p3_per_v3: float = 0.15
     b1: float = 0.0
     b2_per_v: float = 0.0
     alphar_per_v: float = 0.25

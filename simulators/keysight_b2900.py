@@ -308,6 +308,7 @@ class KeysightB2900(ScpiDevice):
         on = parse_bool(args[0])
         self._check_high_current(ch.mode, ch.shape, ch.protection["CURR"], on)
         ch.output_on = on
+        self.bench.log_event(self.role, f"CH{self._number(s)} output {'ON' if on else 'OFF'}")
         self._changed(s)
 
     def _set_auto_on(self, args: list[str], s: tuple[int, ...]) -> None:
@@ -441,6 +442,7 @@ class KeysightB2900(ScpiDevice):
             if not ch.auto_on:
                 raise ScpiError(-221, "Settings conflict;output is off")
             ch.output_on = True  # automatic output on (:OUTP:ON:AUTO ON)
+            self.bench.log_event(self.role, f"CH{n} output ON (automatic, at INIT)")
             self._publish(n)
         sources = self._source_points(ch)
         period = self._period_s(ch)

@@ -180,14 +180,20 @@ S_PARAMETER_METRICS: dict[str, MetricSpec] = {
        for trace in S_PARAMETER_TRACES},
 }
 SParameterMetric = metric_key(S_PARAMETER_METRICS, "s-parameters")
-SParameterTrace = Annotated[Literal[tuple(S_PARAMETER_TRACES)],  # type: ignore[valid-type]
-                            BeforeValidator(lambda v: _known_trace(v, S_PARAMETER_TRACES))]
 
 
-def _known_trace(name: Any, traces: dict[str, str]) -> Any:
-    if isinstance(name, str) and name not in traces:
-        raise ValueError(f"unknown trace {name!r}; traces with masks: {', '.join(traces)}")
-    return name
+def _trace_key(traces: dict[str, str]) -> Any:
+    """A mask key type: one of ``traces`` (the error for any other name lists them)."""
+
+    def known(name: Any) -> Any:
+        if isinstance(name, str) and name not in traces:
+            raise ValueError(f"unknown trace {name!r}; traces with masks: {', '.join(traces)}")
+        return name
+
+    return Annotated[Literal[tuple(traces)], BeforeValidator(known)]
+
+
+SParameterTrace = _trace_key(S_PARAMETER_TRACES)
 
 
 class RejectionSpec(PlanModel):
@@ -430,8 +436,7 @@ NETWORK_PATHS_METRICS: dict[str, MetricSpec] = {
        for trace in PATH_TRACES},
 }
 NetworkPathsMetric = metric_key(NETWORK_PATHS_METRICS, "network-paths")
-PathTrace = Annotated[Literal[tuple(PATH_TRACES)],  # type: ignore[valid-type]
-                      BeforeValidator(lambda v: _known_trace(v, PATH_TRACES))]
+PathTrace = _trace_key(PATH_TRACES)
 
 
 class PortPair(PlanModel):

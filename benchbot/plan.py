@@ -32,6 +32,7 @@ from pydantic import (
 
 from benchbot.analysis.nr_bands import bs_nr_aclr, ue_nr_aclr
 from benchbot.limits import Limit
+from benchbot.plan_bias import BiasSetpoint, BiasTerminals, TransistorSOA
 from benchbot.plan_common import (
     FrequencyList,
     MetricSpec,
@@ -42,6 +43,14 @@ from benchbot.plan_common import (
     metric_key,
 )
 from benchbot.plan_control import DutControl, network_plan_problems
+from benchbot.plan_hemt import (
+    BreakdownStep,
+    LeakageStep,
+    OutputFamilyStep,
+    PulsedIvStep,
+    TransferCurveStep,
+    hemt_plan_problems,
+)
 from benchbot.plan_network import NetworkPathsStep, SParametersStep
 from benchbot.plan_noise import NoiseFigureStep
 from benchbot.waveforms.nr import (
@@ -155,6 +164,9 @@ class SafeOperatingArea(PlanModel):
     max_rf_input_dbm: float = Field(ge=-100, le=70, description="max RF power at the DUT input")
     max_supply_voltage_v: float = Field(gt=0, le=1000)
     max_supply_current_a: float = Field(gt=0, le=1000)
+    transistor: TransistorSOA | None = Field(
+        default=None, description="a transistor's bias limits (GaN HEMT): every biased step "
+        "is checked against them and driven through the bias safety kernel")
 
 
 class DUT(PlanModel):
@@ -167,6 +179,8 @@ class DUT(PlanModel):
     safe_operating_area: SafeOperatingArea
     control: DutControl | None = Field(
         default=None, description="how the DUT's states are set (MIPI RFFE or GPIO controller)")
+    gate_width_mm: float | None = Field(
+        default=None, gt=0, description="a transistor's total gate periphery, for per-mm figures")
 
     @field_validator("kind")
     @classmethod
@@ -194,6 +208,9 @@ class Conditions(PlanModel):
 
     ambient_temperature_c: float | None = Field(default=None, ge=-80, le=250)
     supplies: list[SupplySetting] = Field(default_factory=list)
+    bias: BiasTerminals | None = Field(
+        default=None, description="a transistor's gate and drain SMU channels and compliances "
+        "(the bias safety kernel drives them)")
 
 
 class PowerRange(PlanModel):
@@ -307,6 +324,9 @@ class PowerSweepStep(_Step):
         description="G0 = mean gain over levels at or below this DUT input power (>= 2 levels)"
     )
     settle_s: float = Field(default=0.0, ge=0, le=MAX_SETTLE_S)
+    bias: BiasSetpoint | None = Field(
+        default=None, description="a transistor DUT's DC bias for this sweep, applied by the "
+        "bias safety kernel (needs conditions.bias); P_DC then includes the gate and drain")
     limits: dict[PowerSweepMetric, Limit] = Field(
         default_factory=dict,
         description="metric -> limit; unknown metric names are errors",
@@ -683,10 +703,16 @@ STEP_TYPES: dict[str, type[StepBase]] = {
     "s_parameters": SParametersStep,
     "network_paths": NetworkPathsStep,
     "noise_figure": NoiseFigureStep,
+    "transfer_curve": TransferCurveStep,
+    "output_family": OutputFamilyStep,
+    "leakage": LeakageStep,
+    "off_state_breakdown": BreakdownStep,
+    "pulsed_iv": PulsedIvStep,
 }
 
 AnyStep = (PowerSweepStep | ModulatedPowerSweepStep | HarmonicsStep | TwoToneStep
-           | SParametersStep | NetworkPathsStep | NoiseFigureStep)
+           | SParametersStep | NetworkPathsStep | NoiseFigureStep | TransferCurveStep
+           | OutputFamilyStep | LeakageStep | BreakdownStep | PulsedIvStep)
 Step = Annotated[AnyStep, Field(discriminator="kind")]
 
 
@@ -743,7 +769,7 @@ class Plan(SourcedDocument, PlanModel):
                 if role not in self.roles:
                     problems.append((("roles",), f"step {step.name!r} needs role {role!r}; "
                                      "add it to roles", self.roles))
-            if not self.conditions.supplies:
+            if not self.conditions.supplies and getattr(step, "bias", None) is None:
                 for metric in sorted(m for m in step.limits if needs_supply(m)):
                     problems.append((("steps", i, "limits", metric),
                                      "needs a DC supply in conditions.supplies for P_DC", None))
@@ -766,6 +792,7 @@ class Plan(SourcedDocument, PlanModel):
                     problems.append(((*loc, field), f"same {field} as supplies[{seen[key]}]", key))
                 seen.setdefault(key, i)
         problems += network_plan_problems(self)
+        problems += hemt_plan_problems(self)
         raise_problems("Plan", problems)
         return self
 

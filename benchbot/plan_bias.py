@@ -42,6 +42,15 @@ class TransistorSOA(PlanModel):
         description="the safe 'off' gate level, below Vth (D-mode: e.g. -5 V)")
     max_pulse_width_s: float | None = Field(None, gt=0)
     max_duty_cycle: float | None = Field(None, gt=0, le=1)
+    max_off_state_drain_current_a: float | None = Field(
+        None, gt=0, description="most Id with the gate at or below pinch-off: the worst case of "
+        "pinched-off points instead of the drain compliance; the kernel faults above it")
+    max_breakdown_test_voltage_v: float | None = Field(
+        None, gt=0, description="highest Vds an off-state breakdown sweep may apply (gate "
+        "pinched off, compliance-limited); below the destructive limit")
+    max_breakdown_test_current_a: float | None = Field(
+        None, gt=0, description="highest drain compliance of a breakdown sweep (§2.2: slightly "
+        "above the 1 mA/mm criterion)")
 
     @model_validator(mode="after")
     def _consistent(self) -> TransistorSOA:
@@ -53,6 +62,10 @@ class TransistorSOA(PlanModel):
             raise ValueError(f"pinch_off_gate_voltage_v {self.pinch_off_gate_voltage_v} V is "
                              f"outside the gate range {self.min_gate_voltage_v}.."
                              f"{self.max_gate_voltage_v} V")
+        if (self.max_breakdown_test_voltage_v is not None
+                and self.max_breakdown_test_voltage_v < self.max_drain_voltage_v):
+            raise ValueError(f"max_breakdown_test_voltage_v {self.max_breakdown_test_voltage_v}"
+                             f" V is below max_drain_voltage_v {self.max_drain_voltage_v} V")
         if not self.base_temperature_c < self.max_junction_temperature_c:
             raise ValueError(f"base_temperature_c {self.base_temperature_c} °C is not below "
                              f"max_junction_temperature_c {self.max_junction_temperature_c} °C")
@@ -90,22 +103,48 @@ class BiasTerminals(PlanModel):
         return self
 
 
+class BiasSetpoint(PlanModel):
+    """A DC bias point of the transistor (e.g. class AB for an RF sweep)."""
+
+    gate_voltage_v: float
+    drain_voltage_v: float = Field(ge=0)
+
+
 class BiasPoint(NamedTuple):
-    """One planned bias: DC, or a pulse of ``pulse_width_s`` every ``pulse_period_s``.
-    ``drain_current_limit_a`` overrides the terminals' drain compliance for this point."""
+    """One planned bias: DC, or a pulse of ``pulse_width_s`` every ``pulse_period_s`` from the
+    quiescent point (``base_vgs_v``, ``base_vds_v``; default 0 V). ``drain_current_limit_a``
+    overrides the terminals' drain compliance for this point; ``off_state_test`` marks a
+    breakdown-sweep point (gate pinched off, Vds up to the SOA's breakdown-test voltage)."""
 
     vgs_v: float
     vds_v: float
     pulse_width_s: float | None = None
     pulse_period_s: float | None = None
     drain_current_limit_a: float | None = None
+    base_vgs_v: float = 0.0
+    base_vds_v: float = 0.0
+    off_state_test: bool = False
 
 
-def worst_case_power_w(point: BiasPoint, terminals: BiasTerminals) -> float:
-    """Most the point can dissipate while the output is on (both channels at compliance)."""
-    i_d = (terminals.drain_current_limit_a if point.drain_current_limit_a is None
-           else point.drain_current_limit_a)
-    return abs(point.vds_v) * i_d + abs(point.vgs_v) * terminals.gate_current_limit_a
+def _worst_drain_current_a(vgs_v: float, limit_a: float, soa: TransistorSOA) -> float:
+    """The drain compliance, or the SOA's pinched-off current where the gate is pinched off
+    (the kernel enforces that bound on every read-back)."""
+    cap = soa.max_off_state_drain_current_a
+    if cap is not None and vgs_v <= soa.pinch_off_gate_voltage_v:
+        return min(limit_a, cap)
+    return limit_a
+
+
+def worst_case_power_w(point: BiasPoint, soa: TransistorSOA, terminals: BiasTerminals,
+                       at_base: bool = False) -> float:
+    """Most the point (or its pulse base) can dissipate while the output is on: the drain at
+    its worst-case current, the gate at its compliance (a D-mode HEMT whose gate lost control
+    draws up to the limit)."""
+    vgs, vds = (point.base_vgs_v, point.base_vds_v) if at_base else (point.vgs_v, point.vds_v)
+    limit = (terminals.drain_current_limit_a if point.drain_current_limit_a is None
+             else point.drain_current_limit_a)
+    return (abs(vds) * _worst_drain_current_a(vgs, limit, soa)
+            + abs(vgs) * terminals.gate_current_limit_a)
 
 
 def _over(value: float, limit: float) -> bool:
@@ -123,8 +162,10 @@ def _terminal_problems(soa: TransistorSOA, terminals: BiasTerminals) -> list[str
     return problems
 
 
-def _pulse_problems(p: BiasPoint, soa: TransistorSOA, power_w: float) -> list[str]:
-    """Pulse width, duty and the average / in-pulse junction temperature of a pulsed point."""
+def _pulse_problems(p: BiasPoint, soa: TransistorSOA, power_w: float, base_w: float
+                    ) -> list[str]:
+    """Pulse width, duty and the average / in-pulse junction temperature of a pulsed point
+    (the base dissipates ``base_w`` between pulses)."""
     width, period = p.pulse_width_s, p.pulse_period_s
     if width is None or period is None or not width > 0 or not period > width:
         return [f"pulse needs 0 < width < period (width {width!r} s, period {period!r} s)"]
@@ -134,7 +175,7 @@ def _pulse_problems(p: BiasPoint, soa: TransistorSOA, power_w: float) -> list[st
         problems.append(f"pulse width {width:g} s > SOA {soa.max_pulse_width_s:g} s")
     if soa.max_duty_cycle is not None and _over(duty, soa.max_duty_cycle):
         problems.append(f"duty cycle {duty:.4g} > SOA {soa.max_duty_cycle:.4g}")
-    average_w = power_w * duty
+    average_w = power_w * duty + base_w * (1.0 - duty)
     if _over(average_w, soa.max_power_w):
         problems.append(f"average Pdiss {average_w:.3g} W (worst case) > SOA "
                         f"{soa.max_power_w:g} W")
@@ -147,20 +188,46 @@ def _pulse_problems(p: BiasPoint, soa: TransistorSOA, power_w: float) -> list[st
     return problems
 
 
+def _voltage_problems(vgs_v: float, vds_v: float, soa: TransistorSOA, vds_max_v: float,
+                      what: str = "") -> list[str]:
+    problems = []
+    if not soa.min_gate_voltage_v <= vgs_v <= soa.max_gate_voltage_v:
+        problems.append(f"{what}Vgs {vgs_v:g} V outside {soa.min_gate_voltage_v:g}.."
+                        f"{soa.max_gate_voltage_v:g} V")
+    if vds_v < 0 or _over(vds_v, vds_max_v):
+        problems.append(f"{what}Vds {vds_v:g} V outside 0..{vds_max_v:g} V")
+    return problems
+
+
+def _off_state_problems(p: BiasPoint, soa: TransistorSOA) -> tuple[float, list[str]]:
+    """(Vds bound, problems) of a breakdown-sweep point: the SOA must allow such tests, the
+    gate must be pinched off and the compliance within the breakdown-test current."""
+    if soa.max_breakdown_test_voltage_v is None or soa.max_breakdown_test_current_a is None:
+        return soa.max_drain_voltage_v, [
+            "an off-state breakdown sweep needs max_breakdown_test_voltage_v and "
+            "max_breakdown_test_current_a in the transistor SOA"]
+    problems = []
+    if p.vgs_v > soa.pinch_off_gate_voltage_v:
+        problems.append(f"breakdown sweep gate {p.vgs_v:g} V is above pinch-off "
+                        f"{soa.pinch_off_gate_voltage_v:g} V (the channel would conduct)")
+    if p.drain_current_limit_a is None or _over(p.drain_current_limit_a,
+                                                 soa.max_breakdown_test_current_a):
+        problems.append(f"breakdown sweep drain compliance {p.drain_current_limit_a!r} A must "
+                        f"be set and at most {soa.max_breakdown_test_current_a:g} A")
+    return soa.max_breakdown_test_voltage_v, problems
+
+
 def point_problems(p: BiasPoint, soa: TransistorSOA, terminals: BiasTerminals) -> list[str]:
     """Every reason one point leaves the SOA (empty: inside)."""
-    problems = []
-    if not soa.min_gate_voltage_v <= p.vgs_v <= soa.max_gate_voltage_v:
-        problems.append(f"Vgs {p.vgs_v:g} V outside {soa.min_gate_voltage_v:g}.."
-                        f"{soa.max_gate_voltage_v:g} V")
-    if p.vds_v < 0 or _over(p.vds_v, soa.max_drain_voltage_v):
-        problems.append(f"Vds {p.vds_v:g} V outside 0..{soa.max_drain_voltage_v:g} V")
+    vds_max_v, problems = (_off_state_problems(p, soa) if p.off_state_test
+                           else (soa.max_drain_voltage_v, []))
+    problems += _voltage_problems(p.vgs_v, p.vds_v, soa, vds_max_v)
     if p.drain_current_limit_a is not None and not (
             p.drain_current_limit_a > 0 and not _over(p.drain_current_limit_a,
                                                       soa.max_drain_current_a)):
         problems.append(f"drain compliance {p.drain_current_limit_a:g} A outside "
                         f"0..{soa.max_drain_current_a:g} A")
-    power_w = worst_case_power_w(p, terminals)
+    power_w = worst_case_power_w(p, soa, terminals)
     if p.pulse_width_s is None and p.pulse_period_s is None:
         if _over(power_w, soa.max_power_w):
             problems.append(f"Pdiss {power_w:.3g} W (Vds × drain compliance) > SOA "
@@ -170,14 +237,18 @@ def point_problems(p: BiasPoint, soa: TransistorSOA, terminals: BiasTerminals) -
             problems.append(f"Tj {tj_c:.0f} °C (worst case) > SOA "
                             f"{soa.max_junction_temperature_c:g} °C")
     else:
-        problems += _pulse_problems(p, soa, power_w)
+        problems += _voltage_problems(p.base_vgs_v, p.base_vds_v, soa, soa.max_drain_voltage_v,
+                                      "pulse base ")
+        problems += _pulse_problems(p, soa, power_w,
+                                    worst_case_power_w(p, soa, terminals, at_base=True))
     return problems
 
 
 def describe_point(p: BiasPoint) -> str:
     text = f"(Vgs {p.vgs_v:g} V, Vds {p.vds_v:g} V"
     if p.pulse_width_s is not None or p.pulse_period_s is not None:
-        text += f", pulse {p.pulse_width_s!r} s every {p.pulse_period_s!r} s"
+        text += (f", pulse {p.pulse_width_s!r} s every {p.pulse_period_s!r} s from "
+                 f"({p.base_vgs_v:g} V, {p.base_vds_v:g} V)")
     return text + ")"
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from benchbot.analysis.noise_figure import EnrRangeError, enr_db_at
 from benchbot.bench import BenchDefinition, NoiseSourceEntry, PathLoss
 from benchbot.plan import ROLE_ANALYZER, ROLE_GENERATOR, AnyStep, Plan
+from benchbot.plan_hemt import HemtStep
 from benchbot.plan_noise import NoiseFigureStep
 
 #: dB allowed above the SOA for float round-off only (level + loss - loss)
@@ -155,6 +156,9 @@ def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
             needed.setdefault(role, f"step {step.name!r}")
     for s in plan.conditions.supplies:
         needed.setdefault(s.role, f"supply {s.name!r}")
+    if plan.conditions.bias is not None:
+        for name in ("gate", "drain"):
+            needed.setdefault(getattr(plan.conditions.bias, name).role, f"bias {name}")
     for role, who in needed.items():
         if role not in bench.instruments:
             violations.append(f"role {role!r} ({who}) has no instrument in bench {bench.name!r}; "
@@ -162,6 +166,8 @@ def check_plan_against_bench(plan: Plan, bench: BenchDefinition) -> None:
 
     soa = plan.dut.safe_operating_area
     for step in plan.steps:
+        if isinstance(step, HemtStep):  # DC only: its bias points were checked with the plan
+            continue
         if isinstance(step, NoiseFigureStep):
             violations.extend(noise_source_problems(step, bench.noise_source))
         fixed_input = step.dut_rf_input_dbm()

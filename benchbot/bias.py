@@ -11,8 +11,11 @@ voltage without a pinched-off gate destroys it in microseconds):
 - changes: the move that lowers the dissipation goes first (gate down before drain up, drain
   down before gate up); drain changes ramped; after every change the drain is read back
   (compliance trip, measured Pdiss and Tj = Tbase + Rth·P against the SOA: a fault powers the
-  device down and raises :class:`BiasFault`);
-- power-down (:func:`power_down_sequence`): drain ramped to 0 V, Id ≈ 0 confirmed, drain off,
+  device down and raises :class:`BiasFault`; :meth:`BiasKernel.monitor`, used while RF is on,
+  raises without powering down so that the RF step turns its source off first);
+- sweeps: gate (transfer), drain (output, leakage; breakdown with its own compliance as the
+  stop), pulsed I-V from a quiescent point (gate and drain pulsed in step on one SMU);
+- power-down (:func:`benchbot.power_down.power_down_sequence`): drain ramped to 0 V, Id ≈ 0 confirmed, drain off,
   gate to pinch-off, 0 V, gate off; every step attempted even if an earlier one failed, and
   the gate is released only once the drain is confirmed off (otherwise it is held at
   pinch-off: the safe state of a D-mode device with unknown drain);
@@ -26,28 +29,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from benchbot.plan_bias import BiasPoint, BiasTerminals, TransistorSOA, soa_violations
+from benchbot.power_down import (
+    Log,
+    PowerDownReport,
+    power_down_sequence,
+    ramp_levels,
+    sigint_deferred,
+)
 from benchbot.watchdog import SmuEndpoint, Watchdog, WatchdogSpec
-from instruments.interfaces import SmuReading, SourceMeter
+from instruments.interfaces import SmuReading, SmuSweepResult, SourceMeter
 
 _log = logging.getLogger(__name__)
 
 #: a read-back Vgs may sit this far above the programmed pinch-off level (resolution, noise)
 PINCH_OFF_TOLERANCE_V = 0.05
-#: |Id| below this share of the drain compliance (or 1 µA) counts as "no drain current"
-IDLE_CURRENT_SHARE = 0.01
-
-Log = Callable[[str], None]
+#: called with (index, reading) for every point of a kernel sweep
+PointCallback = Callable[[int, "BiasReading"], None]
 
 
 class SoaViolation(ValueError):
@@ -106,136 +111,13 @@ class BiasSweep:
                    col("gate_in_compliance", bool), col("drain_in_compliance", bool), stopped)
 
 
-@dataclass
-class PowerDownReport:
-    """Each power-down step attempted, in order: (step, ok, detail); ``safe`` when both
-    outputs were confirmed off."""
+@dataclass(frozen=True)
+class PulsedSweep:
+    """A kernel pulsed I-V sweep: the in-pulse gate and drain results and Q read after."""
 
-    steps: list[tuple[str, bool, str]] = field(default_factory=list)
-    safe: bool = False
-
-    def lines(self) -> list[str]:
-        return [f"{'ok' if ok else 'FAILED'}: {name}{': ' + detail if detail else ''}"
-                for name, ok, detail in self.steps]
-
-
-def ramp_levels(start_v: float, stop_v: float, step_v: float) -> list[float]:
-    """The levels a ramp from ``start_v`` visits to reach ``stop_v`` (excluding the start,
-    including the stop), no step larger than ``step_v``."""
-    span = stop_v - start_v
-    if span == 0:
-        return []
-    n = max(1, math.ceil(abs(span) / step_v - 1e-9))
-    return [start_v + span * k / n for k in range(1, n)] + [stop_v]
-
-
-def _ramp(smu: SourceMeter, channel: int, start_v: float, stop_v: float, limit_a: float,
-          step_v: float, rate_v_per_s: float, sleep: Callable[[float], None]) -> None:
-    previous = start_v
-    for level in ramp_levels(start_v, stop_v, step_v):
-        smu.set_voltage_source(channel, level, limit_a)
-        sleep(abs(level - previous) / rate_v_per_s)
-        previous = level
-
-
-def power_down_sequence(
-    gate: SourceMeter | None, gate_channel: int, drain: SourceMeter | None,
-    drain_channel: int, *, pinch_off_gate_voltage_v: float, gate_current_limit_a: float,
-    drain_current_limit_a: float, ramp_rate_v_per_s: float, ramp_step_v: float,
-    vds_hint_v: float | None = None, log: Log | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> PowerDownReport:
-    """The §2.6 power-down, shared by the kernel and the watchdog; never raises.
-
-    Drain ramped to 0 V (from its read-back, else ``vds_hint_v``), Id ≈ 0 confirmed, drain
-    output off (read back), gate to pinch-off, then, only if the drain is confirmed off, gate
-    to 0 V and gate output off. A ``None`` instrument (unreachable) fails its steps."""
-    report = PowerDownReport()
-    say = log or _log.warning
-
-    def step(name: str, action: Callable[[], str | bool | None]) -> bool:
-        try:
-            result = action()
-            ok = result is not False
-            detail = result if isinstance(result, str) else ""
-        except BaseException as exc:  # noqa: BLE001 - every step is attempted regardless
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        report.steps.append((name, ok, detail))
-        say(f"power-down {'ok' if ok else 'FAILED'}: {name}{': ' + detail if detail else ''}")
-        return ok
-
-    def need(smu: SourceMeter | None, what: str) -> SourceMeter:
-        if smu is None:
-            raise ConnectionError(f"{what} SMU not reachable")
-        return smu
-
-    def drain_ramp() -> str:
-        d = need(drain, "drain")
-        if not d.output_is_on(drain_channel):
-            d.set_voltage_source(drain_channel, 0.0, drain_current_limit_a)
-            return "drain output already off; level set to 0 V"
-        # from the programmed level when known (the read-back carries noise and backs off
-        # in compliance), else from the read-back
-        start = vds_hint_v if vds_hint_v is not None else d.measure(drain_channel).voltage_v
-        if not math.isfinite(start):
-            start = 0.0
-        try:
-            _ramp(d, drain_channel, start, 0.0, drain_current_limit_a, ramp_step_v,
-                  ramp_rate_v_per_s, sleep)
-        except Exception:
-            d.set_voltage_source(drain_channel, 0.0, drain_current_limit_a)  # straight to 0 V
-            raise
-        return f"from {start:.3g} V"
-
-    def drain_idle() -> str | bool:
-        d = need(drain, "drain")
-        r = d.measure(drain_channel)
-        idle = max(1e-6, IDLE_CURRENT_SHARE * drain_current_limit_a)
-        text = f"Vds {r.voltage_v:.3g} V, Id {r.current_a:.3g} A"
-        return text if abs(r.current_a) <= idle and abs(r.voltage_v) < 0.5 else False
-
-    def drain_off() -> bool:
-        d = need(drain, "drain")
-        d.set_output(drain_channel, False)
-        return not d.output_is_on(drain_channel)
-
-    def gate_level(level_v: float) -> Callable[[], None]:
-        def action() -> None:
-            need(gate, "gate").set_voltage_source(gate_channel, level_v, gate_current_limit_a)
-        return action
-
-    def gate_off() -> bool:
-        g = need(gate, "gate")
-        g.set_output(gate_channel, False)
-        return not g.output_is_on(gate_channel)
-
-    step("drain ramp to 0 V", drain_ramp)
-    step("drain current ≈ 0", drain_idle)
-    drain_is_off = step("drain output off", drain_off)
-    step("gate to pinch-off", gate_level(pinch_off_gate_voltage_v))
-    if drain_is_off:
-        step("gate to 0 V", gate_level(0.0))
-        report.safe = step("gate output off", gate_off)
-    else:
-        report.steps.append(("gate held at pinch-off", False, "drain not confirmed off"))
-        say("power-down: gate HELD at pinch-off, the drain is not confirmed off")
-    return report
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back while the body runs (main thread only), then deliver it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[Any] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pending:
-        raise KeyboardInterrupt
+    gate: SmuSweepResult
+    drain: SmuSweepResult
+    at_quiescent: BiasReading
 
 
 def smu_endpoint(smu: SourceMeter, channel: int) -> SmuEndpoint:
@@ -280,6 +162,8 @@ class BiasKernel:
         self.vgs_v: float | None = None  # programmed bias; None = outputs off
         self.vds_v: float | None = None
         self.last_power_down: PowerDownReport | None = None
+        #: the drain compliance in force (a breakdown sweep lowers it for its duration)
+        self.drain_current_limit_a = terminals.drain_current_limit_a
         self._use_watchdog = watchdog
         self._watchdog_endpoints = watchdog_endpoints
         self._watchdog_timeout_s = watchdog_timeout_s
@@ -311,24 +195,41 @@ class BiasKernel:
                            g.in_compliance, d.in_compliance, p_w,
                            self.soa.junction_temperature_c(p_w))
 
-    def _fault(self, message: str, reading: BiasReading | None = None) -> BiasFault:
+    def _fault(self, message: str, reading: BiasReading | None = None,
+               power_down: bool = True) -> BiasFault:
         self.log(f"FAULT: {message}")
-        report = self.power_down()
+        report = self.power_down() if power_down else None
         return BiasFault(message, reading, report)
 
-    def _judge(self, r: BiasReading, compliance_is_fault: bool = True) -> None:
-        """Measured drain against the SOA; a fault powers down and raises."""
+    def monitor(self) -> BiasReading:
+        """Read gate and drain during an RF step and judge them against the SOA; a fault
+        raises :class:`BiasFault` *without* powering down: the RF step turns its source off
+        first and the engine then powers down (RF off before bias off, §2.6)."""
+        reading = self.read()
+        self._judge(reading, power_down=False)
+        return reading
+
+    def _judge(self, r: BiasReading, compliance_is_fault: bool = True,
+               power_down: bool = True) -> None:
+        """Measured drain against the SOA; a fault powers down (unless ``power_down`` is
+        False) and raises."""
         where = f"at Vgs {r.vgs_v:.3g} V, Vds {r.vds_v:.3g} V (Id {r.id_a:.4g} A)"
         if r.drain_in_compliance and compliance_is_fault:
-            raise self._fault(f"drain compliance trip {where}", r)
+            raise self._fault(f"drain compliance trip {where}", r, power_down)
+        cap = self.soa.max_off_state_drain_current_a
+        if (cap is not None and r.vgs_v <= self.soa.pinch_off_gate_voltage_v + 1e-6
+                and abs(r.id_a) > cap):
+            raise self._fault(f"Id {r.id_a:.3g} A with the gate pinched off > SOA "
+                              f"max_off_state_drain_current_a {cap:g} A {where}", r, power_down)
         if abs(r.id_a) > self.soa.max_drain_current_a * (1 + 1e-6):
-            raise self._fault(f"Id above the SOA {self.soa.max_drain_current_a:g} A {where}", r)
+            raise self._fault(f"Id above the SOA {self.soa.max_drain_current_a:g} A {where}", r,
+                              power_down)
         if r.pdiss_w > self.soa.max_power_w * (1 + 1e-6):
             raise self._fault(f"Pdiss {r.pdiss_w:.3g} W > SOA {self.soa.max_power_w:g} W "
-                              f"{where}", r)
+                              f"{where}", r, power_down)
         if r.tj_c > self.soa.max_junction_temperature_c:
             raise self._fault(f"estimated Tj {r.tj_c:.0f} °C > SOA "
-                              f"{self.soa.max_junction_temperature_c:g} °C {where}", r)
+                              f"{self.soa.max_junction_temperature_c:g} °C {where}", r, power_down)
 
     def _start_watchdog(self) -> None:
         if not self._use_watchdog or (self.watchdog is not None and self.watchdog.running):
@@ -355,7 +256,7 @@ class BiasKernel:
         t = self.terminals
         start = 0.0 if self.vds_v is None else self.vds_v
         for level in ramp_levels(start, vds_v, t.ramp_step_v):
-            self.drain.set_voltage_source(self.drain_channel, level, t.drain_current_limit_a)
+            self.drain.set_voltage_source(self.drain_channel, level, self.drain_current_limit_a)
             self.vds_v = level
             if self.watchdog is not None:
                 self.watchdog.update(self.vgs_v, level)
@@ -381,6 +282,10 @@ class BiasKernel:
     def power_up(self, vgs_v: float, vds_v: float) -> BiasReading:
         """§2.6 power-up to (vgs, vds); returns the read-back at the target."""
         self.check([(vgs_v, vds_v)])
+        return self._power_up_checked(vgs_v, vds_v)
+
+    def _power_up_checked(self, vgs_v: float, vds_v: float) -> BiasReading:
+        """:meth:`power_up` after the caller's SOA check (a sweep checks all its points)."""
         if self.biased:
             return self.set_point(vgs_v, vds_v)
         t, pinch_v = self.terminals, self.soa.pinch_off_gate_voltage_v
@@ -394,7 +299,7 @@ class BiasKernel:
             self.log(f"power-up to Vgs {vgs_v:g} V, Vds {vds_v:g} V")
             # compliances with the levels, both before any output is on
             self.gate.set_voltage_source(self.gate_channel, pinch_v, t.gate_current_limit_a)
-            self.drain.set_voltage_source(self.drain_channel, 0.0, t.drain_current_limit_a)
+            self.drain.set_voltage_source(self.drain_channel, 0.0, self.drain_current_limit_a)
             self.vgs_v, self.vds_v = pinch_v, None
             self.gate.set_output(self.gate_channel, True)
             self._sleep(t.settle_s)
@@ -442,51 +347,109 @@ class BiasKernel:
         self._judge(reading)
         return reading
 
-    def _sweep(self, points: list[tuple[float, float]], compliance_stops: bool) -> BiasSweep:
-        self.check(points)
+    def _use_drain_limit(self, limit_a: float | None) -> None:
+        """Put ``limit_a`` (None: the terminals') in force; a change while biased powers down
+        first, so a compliance is never changed under a conducting channel."""
+        wanted = self.terminals.drain_current_limit_a if limit_a is None else limit_a
+        if wanted == self.drain_current_limit_a:
+            return
+        if self.biased:
+            self.log(f"drain compliance {self.drain_current_limit_a:g} A -> {wanted:g} A: "
+                     "powering down first")
+            if not self.power_down().safe:
+                raise BiasFault("could not reach the safe state to change the compliance")
+        self.drain_current_limit_a = wanted
+
+    def _sweep(self, points: list[tuple[float, float]], compliance_stops: bool,
+               drain_current_limit_a: float | None = None, off_state_test: bool = False,
+               on_point: PointCallback | None = None) -> BiasSweep:
+        self.check([BiasPoint(vgs, vds, drain_current_limit_a=drain_current_limit_a,
+                              off_state_test=off_state_test) for vgs, vds in points])
+        self._use_drain_limit(drain_current_limit_a)
         readings: list[BiasReading] = []
         for vgs_v, vds_v in points:
             if not self.biased:
-                self.power_up(vgs_v, vds_v)
+                self._power_up_checked(vgs_v, vds_v)
             else:
                 self._move(vgs_v, vds_v)
             r = self.read()
             readings.append(r)
+            if on_point is not None:  # stored (and an abort checked) before it is judged
+                on_point(len(readings) - 1, r)
             if r.drain_in_compliance and compliance_stops:
                 self.log(f"compliance stop at Vgs {vgs_v:g} V, Vds {vds_v:g} V")
                 self.power_down()
                 return BiasSweep.from_readings(readings, True)
             self._judge(r)
+        if off_state_test:  # never leave the bench at a breakdown-test voltage
+            self.power_down()
         return BiasSweep.from_readings(readings, False)
 
     def sweep_drain(self, vgs_v: float, vds_values_v: Sequence[float],
-                    compliance_stops: bool = False) -> BiasSweep:
+                    compliance_stops: bool = False, drain_current_limit_a: float | None = None,
+                    off_state_test: bool = False, on_point: PointCallback | None = None
+                    ) -> BiasSweep:
         """Id-Vds at fixed Vgs, every point SOA-checked first. A drain compliance is a fault
         (power-down + BiasFault) unless ``compliance_stops`` (e.g. off-state breakdown: the
-        compliance is the stop criterion): then the sweep ends there, powered down."""
-        return self._sweep([(vgs_v, float(v)) for v in vds_values_v], compliance_stops)
+        compliance is the stop criterion): then the sweep ends there, powered down.
+        ``drain_current_limit_a`` is this sweep's compliance; ``off_state_test`` checks the
+        points as a breakdown sweep (SOA breakdown-test bounds) and powers down at the end.
+        ``on_point(k, reading)`` gets every point as it is read, before it is judged."""
+        return self._sweep([(vgs_v, float(v)) for v in vds_values_v], compliance_stops,
+                           drain_current_limit_a, off_state_test, on_point)
 
     def sweep_gate(self, vds_v: float, vgs_values_v: Sequence[float],
-                   compliance_stops: bool = False) -> BiasSweep:
+                   compliance_stops: bool = False, on_point: PointCallback | None = None
+                   ) -> BiasSweep:
         """Id-Vgs (transfer) at fixed Vds; as :meth:`sweep_drain`."""
-        return self._sweep([(float(v), vds_v) for v in vgs_values_v], compliance_stops)
+        return self._sweep([(float(v), vds_v) for v in vgs_values_v], compliance_stops,
+                           on_point=on_point)
+
+    def pulsed_sweep(self, quiescent: tuple[float, float], points: Sequence[tuple[float, float]],
+                     pulse_width_s: float, pulse_period_s: float,
+                     aperture_s: float | None = None) -> PulsedSweep:
+        """Pulsed I-V from the quiescent point Q = (Vgs,Q, Vds,Q) (reference §2.3): every
+        pulse and Q itself SOA-checked first, the device biased at Q by the DC sequence, then
+        gate and drain pulsed in step to each (Vgs, Vds) and back to Q; Q is judged after.
+        Gate and drain must be two channels of one SMU (one trigger system)."""
+        if self.gate is not self.drain:
+            raise ValueError("pulsed I-V needs gate and drain on two channels of one SMU")
+        q_vgs, q_vds = quiescent
+        self.check([(q_vgs, q_vds)] + [
+            BiasPoint(vgs, vds, pulse_width_s, pulse_period_s, base_vgs_v=q_vgs,
+                      base_vds_v=q_vds) for vgs, vds in points])
+        self.set_point(q_vgs, q_vds)
+        t = self.terminals
+        gate_v = np.array([p[0] for p in points], float)
+        drain_v = np.array([p[1] for p in points], float)
+        self.log(f"pulsed I-V from Q ({q_vgs:g} V, {q_vds:g} V): {len(points)} pulses of "
+                 f"{pulse_width_s:g} s every {pulse_period_s:g} s")
+        gate, drain = self.drain.pulsed_iv_sweep(
+            self.gate_channel, self.drain_channel, gate_v, drain_v, gate_base_v=q_vgs,
+            drain_base_v=q_vds, gate_current_limit_a=t.gate_current_limit_a,
+            drain_current_limit_a=self.drain_current_limit_a, pulse_width_s=pulse_width_s,
+            pulse_period_s=pulse_period_s, aperture_s=aperture_s)
+        at_q = self.read()
+        self._judge(at_q)
+        return PulsedSweep(gate, drain, at_q)
 
     def power_down(self) -> PowerDownReport:
         """§2.6 power-down (see :func:`power_down_sequence`); never raises, Ctrl-C deferred.
         A clean one stops the watchdog; an incomplete one hands over to it."""
-        with _sigint_deferred():
+        with sigint_deferred():
             t = self.terminals
             self.log("power-down")
             report = power_down_sequence(
                 self.gate, self.gate_channel, self.drain, self.drain_channel,
                 pinch_off_gate_voltage_v=self.soa.pinch_off_gate_voltage_v,
                 gate_current_limit_a=t.gate_current_limit_a,
-                drain_current_limit_a=t.drain_current_limit_a,
+                drain_current_limit_a=self.drain_current_limit_a,
                 ramp_rate_v_per_s=t.ramp_rate_v_per_s, ramp_step_v=t.ramp_step_v,
                 vds_hint_v=self.vds_v, log=self.log, sleep=self._sleep)
             self.last_power_down = report
             if report.safe:
                 self.vgs_v = self.vds_v = None
+                self.drain_current_limit_a = t.drain_current_limit_a
             if self.watchdog is not None:
                 with contextlib.suppress(Exception):
                     if report.safe:

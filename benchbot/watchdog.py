@@ -7,7 +7,7 @@ channels of the gate and drain SMUs, and listens on a pipe. The parent's heartbe
 writes to it every ``timeout/4``; when the pipe reaches EOF (the parent died, even by SIGKILL),
 the heartbeat is lost for more than the timeout, or the parent hands over explicitly, the
 child opens its *own* sessions (the parent's are gone or unusable) and runs the kernel's
-power-down order (:func:`benchbot.bias.power_down_sequence`: drain ramped to 0 V, drain off,
+power-down order (:func:`benchbot.power_down.power_down_sequence`: drain ramped to 0 V, drain off,
 gate to pinch-off, 0 V, gate off), then exits. A clean power-down stops it.
 
 The heartbeat thread stops beating when the main thread has ended, so an interpreter that
@@ -26,6 +26,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from benchbot.power_down import power_down_sequence
 
 _log = logging.getLogger(__name__)
 
@@ -173,7 +175,6 @@ def _connect(endpoint: SmuEndpoint, log: Any) -> Any:
 
 def make_safe(spec: WatchdogSpec, reason: str, vds_hint_v: float | None) -> bool:
     """Open own sessions and run the power-down order; True when both outputs are off."""
-    from benchbot.bias import power_down_sequence
 
     log = _child_logger(spec)
     log(f"{reason}: making the bias safe")

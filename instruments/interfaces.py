@@ -527,6 +527,21 @@ class SourceMeter(Instrument):
         measure V and I at each; with ``pulse_width_s`` each point is a pulse from
         ``pulse_base_v`` sampled inside the pulse. The other channels hold their levels."""
 
+    def pulsed_iv_sweep(
+        self, gate_channel: int, drain_channel: int, gate_pulse_v: np.ndarray,
+        drain_pulse_v: np.ndarray, *, gate_base_v: float, drain_base_v: float,
+        gate_current_limit_a: float, drain_current_limit_a: float, pulse_width_s: float,
+        pulse_period_s: float, aperture_s: float | None = None,
+    ) -> tuple[SmuSweepResult, SmuSweepResult]:
+        """Pulsed I-V (reference §2.3): both channels pulse *in step* from their bases (the
+        quiescent point, where the outputs already sit) to the k-th listed levels, one pulse per
+        point every ``pulse_period_s``, sampled over the last ``aperture_s`` of the pulse
+        (default: the last half); returns the (gate, drain) results. Both outputs must already
+        be on; afterwards both are back at their bases. Models that cannot pulse two channels
+        in step raise NotImplementedError."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot pulse two channels in step (pulsed I-V)")
+
     def make_safe(self) -> None:
         """Outputs off, highest channel first (a bench's drain is wired above its gate);
         the safety kernel sequences a biased device itself before this is ever needed."""

@@ -193,7 +193,8 @@ def load_bench(path: str | Path) -> BenchDefinition:
 
 
 #: the packaged simulated benches, by the name `--bench` accepts
-BUILTIN_BENCHES = ("simulated", "simulated-rs", "simulated-network", "simulated-network-rs")
+BUILTIN_BENCHES = ("simulated", "simulated-rs", "simulated-network", "simulated-network-rs",
+                   "simulated-gan")
 
 
 def builtin_bench_path(name: str = "simulated") -> Path:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from benchbot.bench import BenchDefinition
+from benchbot.bias import BiasKernel
 from benchbot.limits import MetricResult, Verdict
 from benchbot.measurements.base import BenchView
 from benchbot.measurements.registry import measurement_for
@@ -26,6 +27,7 @@ from instruments.interfaces import (
     PowerMeter,
     RffeController,
     SignalGenerator,
+    SourceMeter,
     VectorNetworkAnalyzer,
 )
 
@@ -103,6 +105,8 @@ class Engine:
         self.listener = listener or SilentListener()
         self.abort_requested = threading.Event()
         self.metrics: list[MetricResult] = []
+        #: the transistor's bias safety kernel (plans with ``conditions.bias``), built at setup
+        self.kernel: BiasKernel | None = None
 
     def run(self) -> RunOutcome:
         status, verdict, error = "completed", Verdict.PASS, None
@@ -161,6 +165,25 @@ class Engine:
                 "info", f"supply {setting.name} on: {setting.voltage_v} V, "
                 f"limit {setting.current_limit_a} A ({setting.role} ch{setting.channel})",
             )
+        self.kernel = self._bias_kernel()
+
+    def _bias_kernel(self) -> BiasKernel | None:
+        """The kernel on the plan's gate and drain SMU channels (nothing is switched here: the
+        steps power up through it); its events go to the record, the watchdog's log next to
+        the record."""
+        terminals = self.plan.conditions.bias
+        soa = self.plan.dut.safe_operating_area.transistor
+        if terminals is None or soa is None:
+            return None
+        gate = self._role(terminals.gate.role, SourceMeter)
+        drain = self._role(terminals.drain.role, SourceMeter)
+        log_path = self.record.final_path.with_suffix(".watchdog.log")
+
+        def log(text: str) -> None:
+            self.record.add_event("info", f"bias: {text}")
+
+        return BiasKernel(gate, terminals.gate.channel, drain, terminals.drain.channel, soa,
+                          terminals, log=log, watchdog_log_path=str(log_path))
 
     def _run_step(self, index: int, step: AnyStep) -> Verdict:
         """Run one step by its kind's measurement (benchbot.measurements.registry)."""
@@ -174,6 +197,7 @@ class Engine:
         )
         verdict = Verdict.ERROR
         try:
+            self._apply_step_bias(step)
             results = measurement.run(step, view, _Step(self, writer, index))
             self.metrics.extend(results)
             verdict = max((r.verdict for r in results), default=Verdict.PASS)
@@ -182,6 +206,8 @@ class Engine:
             verdict = Verdict.ABORTED
             raise
         finally:
+            if self.kernel is not None and self.kernel.biased:  # the device rests unbiased
+                self.kernel.power_down()
             step_metrics = [r for r in self.metrics if r.step == step.name]
             writer.finish(step_metrics, verdict=verdict.value)
             self.listener.step_finished(index, step.name, verdict)
@@ -198,14 +224,48 @@ class Engine:
                            for s in self.plan.conditions.supplies),
             dut_control=self.plan.dut.control,
             noise_source=self.bench.noise_source,
+            bias=self.kernel,
+            gate_width_mm=self.plan.dut.gate_width_mm,
         )
+
+    def _apply_step_bias(self, step: AnyStep) -> None:
+        """An RF step's DC bias (``bias:``), applied by the kernel before it measures."""
+        setpoint = getattr(step, "bias", None)
+        if setpoint is None:
+            return
+        if self.kernel is None:
+            raise RuntimeError(f"step {step.name!r} has a bias but the plan no conditions.bias")
+        self.kernel.set_point(setpoint.gate_voltage_v, setpoint.drain_voltage_v)
 
     def _make_safe(self) -> None:
         """RF off on every generator (and its modulation/ARB) and every VNA source, then the
-        DUT's control interface (RFFE VIO) off, then every DUT supply off; each attempted
-        regardless."""
-        order = (self._all(SignalGenerator) + self._all(VectorNetworkAnalyzer)
-                 + self._all(RffeController) + self._all(DCSupply))
+        transistor's bias power-down by the kernel (§2.6 order), then the DUT's control
+        interface (RFFE VIO) off, then every DUT supply and SMU off; each attempted regardless.
+        SMUs the kernel could not bring down are left to it (a gate held at pinch-off)."""
+        rf = self._all(SignalGenerator) + self._all(VectorNetworkAnalyzer)
+        self._switch_off(rf)
+        kernel_smus = self._bias_power_down()
+        self._switch_off(self._all(RffeController) + self._all(DCSupply)
+                         + [s for s in self._all(SourceMeter) if s not in kernel_smus])
+
+    def _bias_power_down(self) -> list[Instrument]:
+        """Power the transistor down through the kernel; returns the SMUs it owns when the
+        power-down did not end safe (the generic switch-off must not touch them)."""
+        kernel = self.kernel
+        if kernel is None:
+            return []
+        report = kernel.power_down() if (kernel.biased or kernel.watchdog is not None) else (
+            kernel.last_power_down)
+        if report is None or report.safe:
+            self.record.add_event("info", "safe state: transistor bias powered down (drain "
+                                  "then gate, read back)" if report else
+                                  "safe state: transistor never biased")
+            return []
+        self.record.add_event("error", "safe state FAILED: transistor power-down incomplete: "
+                              + "; ".join(report.lines()))
+        return [kernel.gate, kernel.drain]
+
+    def _switch_off(self, order: list[Any]) -> None:
         for instrument in order:
             role = self._role_of(instrument)
             try:
@@ -237,8 +297,6 @@ class Engine:
         return next(r for r, i in self.instruments.items() if i is instrument)
 
 
-
-
 def _reads_safe(instrument: Instrument) -> bool:
     """Read the outputs back: the safe state is what the instrument reports, not what we sent."""
     if isinstance(instrument, SignalGenerator):
@@ -247,6 +305,6 @@ def _reads_safe(instrument: Instrument) -> bool:
         return not instrument.rf_output_is_on()
     if isinstance(instrument, RffeController):
         return not instrument.vio_is_on()
-    if isinstance(instrument, DCSupply):
+    if isinstance(instrument, DCSupply | SourceMeter):
         return not any(instrument.output_is_on(ch) for ch in instrument.channels)
     return True

@@ -63,6 +63,11 @@ class BenchView:
     dut_control: Any = None
     #: the bench's Y-factor noise source (ENR table, drive role, test-set bypass), if any
     noise_source: NoiseSourceEntry | None = None
+    #: the transistor's bias safety kernel (:class:`benchbot.bias.BiasKernel`): the only way a
+    #: measurement may touch the gate and drain SMUs; None without ``conditions.bias``
+    bias: Any = None
+    #: the transistor's gate periphery (``dut.gate_width_mm``) for per-mm figures
+    gate_width_mm: float | None = None
 
     def role(self, role: str, kind: type[T]) -> T:
         """The instrument in ``role``; KeyError if absent, TypeError if not a ``kind``."""

@@ -17,6 +17,8 @@ from benchbot.plan import ROLE_GENERATOR, SupplySetting
 from instruments.interfaces import DCSupply, SignalGenerator
 
 DIMS = ("frequency_hz", "drive_level_dbm")
+#: a biased transistor's SMU channels, as DC rails of an RF step
+BIAS_RAILS = ("gate", "drain")
 
 
 def sweep_axes(step: Any) -> dict[str, tuple[np.ndarray, str]]:
@@ -67,9 +69,12 @@ def set_generator_ceiling(generator: SignalGenerator, bench: BenchView,
     return ceiling_dbm
 
 
-def read_supplies(supplies: tuple[tuple[SupplySetting, DCSupply], ...] | list[Any]
-                  ) -> dict[str, float]:
-    """Measured V and I of every DUT rail and their total P_DC (``dc_power_w``)."""
+def read_supplies(supplies: tuple[tuple[SupplySetting, DCSupply], ...] | list[Any],
+                  bias: Any = None) -> dict[str, float]:
+    """Measured V and I of every DUT rail and their total P_DC (``dc_power_w``; NaN without
+    rails). ``bias``: a biased transistor's kernel, whose gate and drain read-back join as the
+    rails ``gate`` and ``drain`` (judged against the SOA; a fault raises without powering
+    down, so that the sweep turns RF off before the engine powers the device down)."""
     point: dict[str, float] = {}
     dc_power_w = 0.0
     for setting, supply in supplies:
@@ -78,7 +83,13 @@ def read_supplies(supplies: tuple[tuple[SupplySetting, DCSupply], ...] | list[An
         point[f"supply_{setting.name}_voltage_v"] = volts
         point[f"supply_{setting.name}_current_a"] = amps
         dc_power_w += volts * amps
-    point["dc_power_w"] = dc_power_w if supplies else math.nan
+    if bias is not None:
+        r = bias.monitor()
+        for rail, volts, amps in (("gate", r.vgs_v, r.ig_a), ("drain", r.vds_v, r.id_a)):
+            point[f"supply_{rail}_voltage_v"] = volts
+            point[f"supply_{rail}_current_a"] = amps
+            dc_power_w += volts * amps
+    point["dc_power_w"] = dc_power_w if supplies or bias is not None else math.nan
     return point
 
 

@@ -8,6 +8,7 @@ Definitions follow the lab reference §1.1: G = Pout − Pin, PAE = (Pout − Pi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,12 @@ from benchbot.analysis.power_sweep import MetricValue, analyse_power_sweep, gain
 from benchbot.bench import PathLoss
 from benchbot.limits import MetricResult, evaluate
 from benchbot.measurements.base import BenchView, StepContext
-from benchbot.measurements.common import sweep_levels
+from benchbot.measurements.common import (
+    BIAS_RAILS,
+    read_supplies,
+    supply_datasets,
+    sweep_levels,
+)
 from benchbot.plan import (
     ROLE_ANALYZER,
     ROLE_GENERATOR,
@@ -50,6 +56,8 @@ class PowerSweepBench:
     analyzer: SignalAnalyzer | None
     analyzer_loss: PathLoss | None
     supplies: list[tuple[SupplySetting, DCSupply]]
+    #: the transistor's bias kernel when the step biases it (gate and drain read per point)
+    bias: Any = None
 
 
 def sweep_bench(view: BenchView, step: PowerSweepStep) -> PowerSweepBench:
@@ -63,12 +71,17 @@ def sweep_bench(view: BenchView, step: PowerSweepStep) -> PowerSweepBench:
         analyzer=view.optional(ROLE_ANALYZER, SignalAnalyzer),
         analyzer_loss=view.optional_loss(ROLE_ANALYZER),
         supplies=list(view.supplies),
+        bias=view.bias if step.bias is not None else None,
     )
+
+
+def dc_rail_names(step: PowerSweepStep, view: BenchView) -> list[str]:
+    """The DUT supplies, then a biased transistor's gate and drain SMU channels."""
+    return view.supply_names + (list(BIAS_RAILS) if step.bias is not None else [])
 
 
 def declare(step: PowerSweepStep, bench: BenchView) -> tuple[dict, dict]:
     """Axes and datasets this step writes, as (axes, datasets) in the record's terms."""
-    supply_names = bench.supply_names
     axes = {
         "frequency_hz": (np.asarray(step.frequencies_hz, dtype=float), "Hz"),
         "drive_level_dbm": (step.input_power_dbm.levels_dbm(), "dBm"),
@@ -78,13 +91,10 @@ def declare(step: PowerSweepStep, bench: BenchView) -> tuple[dict, dict]:
         "input_power_dbm": (DIMS, "dBm", "power at the DUT input plane"),
         "output_reading_dbm": (DIMS, "dBm", "output power as read at the instrument port"),
         "output_power_dbm": (DIMS, "dBm", "power at the DUT output plane"),
-        "dc_power_w": (DIMS, "W", "sum of V*I over all DUT supplies"),
     }
+    datasets.update(supply_datasets(dc_rail_names(step, bench)))
     if step.measure_am_pm:
         datasets["output_phase_deg"] = (DIMS, "deg", "output tone phase vs the shared reference")
-    for name in supply_names:
-        datasets[f"supply_{name}_voltage_v"] = (DIMS, "V", f"supply {name} measured voltage")
-        datasets[f"supply_{name}_current_a"] = (DIMS, "A", f"supply {name} measured current")
     return axes, datasets
 
 
@@ -161,14 +171,7 @@ def _measure_point(
         assert bench.analyzer is not None
         capture = bench.analyzer.capture_iq(frequency_hz, IQ_SAMPLE_RATE_HZ, IQ_DURATION_S)
         point["output_phase_deg"] = float(np.degrees(np.angle(np.mean(capture.iq))))
-    dc_power_w = 0.0
-    for setting, supply in bench.supplies:
-        volts = supply.measure_voltage_v(setting.channel)
-        amps = supply.measure_current_a(setting.channel)
-        point[f"supply_{setting.name}_voltage_v"] = volts
-        point[f"supply_{setting.name}_current_a"] = amps
-        dc_power_w += volts * amps
-    point["dc_power_w"] = dc_power_w
+    point.update(read_supplies(bench.supplies, bench.bias))
     return point
 
 

@@ -24,6 +24,7 @@ from benchbot.measurements import (
     noise_figure,
     power_sweep,
     s_parameters,
+    transfer_curve,
     two_tone,
 )
 from benchbot.measurements.base import BenchView, StepContext
@@ -72,3 +73,4 @@ register("two_tone", two_tone)
 register("s_parameters", s_parameters)
 register("network_paths", network_paths)
 register("noise_figure", noise_figure)
+register("transfer_curve", transfer_curve)

@@ -6,6 +6,8 @@ loss per receiving role (`paths.signal_analyzer`, `paths.power_meter`) → `tone
 `modulated_at(role)` while the generator plays an ARB waveform (`simulators.modulated`).
 The DUT's drain supply is a channel of the DC supply; a load above the current limit puts the
 channel in constant-current mode and the voltage sags until the PA draws exactly the limit.
+A GaN HEMT (`dut.model: gan_hemt`) is biased by SMU channels instead (`simulators.hemt_bench`);
+with a `dut.rf` block it is also the amplifier of the RF chain at that bias (`simulators.gan_pa`).
 
 Everything derived (tones, supply operating point) is computed on demand from the state, so a test
 may poke `bench.generator.rf_on`, `bench.supply.outputs[1]` or `bench.dut.damaged` directly.
@@ -148,6 +150,12 @@ class VirtualBench:
             from simulators.gan_hemt import GanHemt
 
             self.hemt = GanHemt.from_config(dut_cfg)
+        #: the HEMT as the RF amplifier at its bias (`dut.rf`; None: no RF coupling)
+        self.gan_pa: Any = None
+        if self.hemt is not None and dut_cfg is not None and dut_cfg.get("rf") is not None:
+            from simulators.gan_pa import GanPowerAmplifier
+
+            self.gan_pa = GanPowerAmplifier.from_config(dut_cfg, self.hemt)
         # fixed electrical length of the input and output cables (phase = -2π·f·τ)
         self.tau_in_s = float(self.config.get("cable_delay_in_s", 5e-9))
         self.tau_out_s = float(self.config.get("cable_delay_out_s", 8e-9))
@@ -178,9 +186,16 @@ class VirtualBench:
         return table.loss_at(f_hz) if table is not None else 0.0
 
     def update(self) -> None:
-        """Re-evaluate consequences of a state change (DUT damage). Devices call it after sets."""
+        """Re-evaluate consequences of a state change (DUT damage). Devices call it after sets.
+        With an RF-coupled HEMT a generator change moves the drain current and the dissipation:
+        the bias is re-solved (time charged) as an SMU change would."""
         with self.lock:
             self._check_damage()
+            drain = self.wiring.get("drain")
+            if self.gan_pa is not None and drain is not None and drain in self.smu:
+                from simulators import hemt_bench
+
+                hemt_bench.solve(self)
 
     # ------------------------------------------------------------------ the DUT and its supply
     def dut_input_dbm(self) -> float | None:
@@ -197,6 +212,28 @@ class VirtualBench:
             self.dut.damaged = True
             self.log_event("dut", f"DAMAGED: input {pin:.2f} dBm > max "
                                   f"{self.dut.max_rf_input_dbm:.2f} dBm")
+        gan = self.gan_pa
+        if (gan is not None and not self.hemt.damaged and pin is not None
+                and pin > gan.max_rf_input_dbm):
+            from simulators.gan_pa import overdrive
+
+            self.log_event("dut", f"DAMAGED: {overdrive(self.hemt, pin, gan.max_rf_input_dbm)}")
+
+    def _amplifier(self) -> tuple[PowerAmplifier | None, float | None, float]:
+        """The amplifier in the chain now, the drain voltage to evaluate it at, and the loss
+        (dB) of the straight path used when the amplifier is None: 0 without a DUT, the
+        HEMT's feed-through isolation while it does not amplify (drain off, below the knee,
+        pinched off, broken)."""
+        if self.gan_pa is not None:
+            from simulators import hemt_bench
+
+            vg, vd, drain_on = hemt_bench.rf_bias(self)
+            amp = self.gan_pa.amplifier_at(vg, vd, self.generator.frequency_hz,
+                                           drain_on=drain_on)
+            return amp, vd, self.gan_pa.isolation_db
+        if self.dut is None:
+            return None, None, 0.0
+        return self.dut, self.drain_voltage_v(), 0.0
 
     def _load_current(self, channel: int, voltage_v: float) -> float:
         if self.dut is None or channel != self.dut.supply_channel:
@@ -259,8 +296,10 @@ class VirtualBench:
         if self._waveform_cache is None or self._waveform_cache[0] != key:
             wave = generator_waveform(g.arb_iq, g.arb_sample_rate_hz,
                                       self.rng_for("signal_generator"))
-            if self.dut is not None:
-                wave = with_memory(self.dut, wave)
+            memory = self.dut if self.dut is not None else (
+                self.gan_pa.template if self.gan_pa is not None else None)
+            if memory is not None:
+                wave = with_memory(memory, wave)
             self._waveform_cache = (key, wave)
         return self._waveform_cache[1]
 
@@ -273,16 +312,17 @@ class VirtualBench:
             if wave is None or pin is None:
                 return None
             f = self.generator.frequency_hz
-            v = self.drain_voltage_v() if self.dut is not None else None
-            key = (id(wave), pin, f, v, self.dut.damaged if self.dut else None)
+            amp, v, straight_db = self._amplifier()
+            key = (id(wave), pin, f, v, straight_db,
+                   None if amp is None else (amp.g0_db, amp.damaged))
             if self._output_cache is None or self._output_cache[0] != key:
                 phase_in = -2.0 * math.pi * f * self.tau_in_s
                 scale = math.sqrt(dbm_to_w(pin)) * np.exp(1j * phase_in)
-                if self.dut is None:
-                    y_w = scale * wave.unit_iq
+                if amp is None:
+                    y_w = scale * wave.unit_iq * 10.0 ** (-straight_db / 20.0)
                 else:
                     assert wave.through_memory is not None
-                    y_w = amplify(self.dut, scale * wave.through_memory, f, v)
+                    y_w = amplify(amp, scale * wave.through_memory, f, v)
                 signal = ModulatedSignal(f, wave.sample_rate_hz, y_w * math.sqrt(50.0))
                 self._output_cache = (key, signal)
             return self._output_cache[1]
@@ -313,13 +353,13 @@ class VirtualBench:
                 return []
             f = self.generator.frequency_hz
             phase_in = -2.0 * math.pi * f * self.tau_in_s
-            if self.dut is None:
-                return [Tone(f, pin, _wrap(phase_in))]
-            v = self.drain_voltage_v()
-            pout = self.dut.output_power_dbm(pin, f, v)
-            phase = phase_in + self.dut.am_pm_rad(pin, f, v)
+            amp, v, straight_db = self._amplifier()
+            if amp is None:
+                return [Tone(f, pin - straight_db, _wrap(phase_in))]
+            pout = amp.output_power_dbm(pin, f, v)
+            phase = phase_in + amp.am_pm_rad(pin, f, v)
             tones = [Tone(f, pout, _wrap(phase))]
-            for n, dbc in enumerate(self.dut.harmonics_dbc(pin, f, v), start=2):
+            for n, dbc in enumerate(amp.harmonics_dbc(pin, f, v), start=2):
                 tones.append(Tone(n * f, pout + dbc, _wrap(n * phase)))
             return tones
 

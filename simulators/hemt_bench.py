@@ -13,6 +13,13 @@ relay: the terminal floats (the device sets its voltage, zero current) and the i
 the gate controlling Id): solved by alternating 1-D searches (grid + bisection) until both
 terminal voltages settle.
 
+RF at the bias (`dut.rf`, `simulators.gan_pa`): while the generator drives the device and the
+drain channel is on, the drain current includes the class-AB rise with drive and the channel
+runs at the temperature of Pdc + Pin - Pout; the point charged to `check_stress` carries that
+dissipation (its Id is the dissipation-equivalent current Pdiss/Vds). `rf_bias` gives the RF
+chain the operating point without charging time. Inside a pulse (`pulse_all`) the device
+is solved without the RF current (its quiescent point includes it).
+
 Time: a DC point is charged to `GanHemt.check_stress` for as long as it was held (simulated
 seconds = wall seconds / bench.time_scale), and a newly applied point for at least `MIN_DWELL_S`
 (an SMU's settling + aperture), so a dangerous point is never free. Damage is logged as a bench
@@ -30,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from simulators.bench import SmuChannelState
+from simulators.gan_pa import RfDrive
 
 #: a newly applied DC point lasts at least this long (settling + one aperture), s
 MIN_DWELL_S = 1.0e-3
@@ -189,18 +197,88 @@ def _terminal_states(bench: Any, states: Mapping[Key, SmuChannelState]
             states.get(drain_key) if drain_key else None)
 
 
+def rf_drive(bench: Any, drain: SmuChannelState | None) -> RfDrive | None:
+    """The generator's drive at the transistor input while it amplifies RF (`bench.gan_pa`
+    configured, generator on, drain channel on); None otherwise (no RF current)."""
+    gan = getattr(bench, "gan_pa", None)
+    if gan is None or drain is None or not drain.output_on:
+        return None
+    pin = bench.dut_input_dbm()
+    if pin is None:
+        return None
+    wave = bench.generator_waveform()
+    return RfDrive(pin, bench.generator.frequency_hz,
+                   None if wave is None else wave.envelope_power_quantiles)
+
+
+def _device_with_rf(bench: Any, drive: RfDrive | None) -> Callable[
+        [np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(Ig, Id, Pout - Pin) of the device at the present drive (plain DC without one)."""
+    hemt = bench.hemt
+    if drive is None:
+        def dc(g: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            ig, i_d = hemt.currents(g, d)
+            return ig, i_d, np.zeros(np.shape(i_d))
+        return dc
+    gan = bench.gan_pa
+    memo: dict[tuple[float, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def driven(g: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # the alternating solve re-evaluates the same forced point every sweep: remember it
+        if np.size(g) != 1 or np.size(d) != 1:
+            return gan.terminal_currents(g, d, drive)  # type: ignore[no-any-return]
+        key = (float(np.ravel(g)[0]), float(np.ravel(d)[0]))
+        if key not in memo:
+            memo[key] = gan.terminal_currents(g, d, drive)
+        ig, i_d, p_net = memo[key]
+        return ig.reshape(np.shape(g)), i_d.reshape(np.shape(g)), p_net.reshape(np.shape(g))
+    return driven
+
+
 def _dc_readings(bench: Any, states: Mapping[Key, SmuChannelState]
                  ) -> tuple[dict[Key, TerminalReading], tuple[float, float, float, float]]:
-    hemt = bench.hemt
+    """Readings and the point to charge: (Vg, Vd, Ig, Id) with, under RF, Id replaced by the
+    dissipation-equivalent current (Vd·Id - (Pout - Pin))/Vd so check_stress sees Pdiss."""
     readings = {key: open_reading(st) for key, st in states.items()}
     gate_key, drain_key, gs, ds = _terminal_states(bench, states)
-    vg, vd, rg, rd = operating_point(lambda g, d: hemt.currents(g, d), gs, ds)
-    ig, i_d = _at(hemt.currents, vg, vd)
+    full = _device_with_rf(bench, rf_drive(bench, ds))
+    vg, vd, rg, rd = operating_point(lambda g, d: full(g, d)[:2], gs, ds)
+    ig_a, id_a, p_a = full(np.array([vg]), np.array([vd]))
+    ig, i_d, p_net = float(ig_a[0]), float(id_a[0]), float(p_a[0])
+    if p_net and vd > 0:
+        i_d -= p_net / vd
     if gate_key in readings:
         readings[gate_key] = rg
     if drain_key in readings:
         readings[drain_key] = rd
     return readings, (vg, vd, ig, i_d)
+
+
+def rf_bias(bench: Any) -> tuple[float, float, bool]:
+    """(Vgs, Vds, drain on) now on the device for the RF chain, the drive's drain current
+    included (a drain channel in compliance sags); no time is charged to the device. Cached
+    while the SMU programme, the drive and the device state are unchanged."""
+    with bench.lock:
+        gate_key, drain_key, gs, ds = _terminal_states(bench, bench.smu)
+        if ds is None or not ds.output_on or bench.hemt is None:
+            return 0.0, 0.0, False
+        drive = rf_drive(bench, ds)
+        hemt = bench.hemt
+
+        def programme(s: SmuChannelState | None) -> tuple[Any, ...] | None:
+            return None if s is None else (s.mode, s.level, s.limit, s.output_on)
+
+        key = (programme(gs), programme(ds),
+               None if drive is None else (drive.pin_dbm, drive.frequency_hz,
+                                           id(drive.envelope_power_quantiles)),
+               hemt.damaged, hemt.damage_mode, hemt.trap_occupancy)
+        gan = bench.gan_pa
+        if gan.bias_cache is not None and gan.bias_cache[0] == key:
+            return gan.bias_cache[1]  # type: ignore[no-any-return]
+        full = _device_with_rf(bench, drive)
+        vg, vd, _, _ = operating_point(lambda g, d: full(g, d)[:2], gs, ds)
+        gan.bias_cache = (key, (vg, vd, True))
+        return vg, vd, True
 
 
 def solve(bench: Any, dwell_s: float | None = None) -> dict[Key, TerminalReading]:

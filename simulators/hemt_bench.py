@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -298,6 +298,12 @@ def solve(bench: Any, dwell_s: float | None = None) -> dict[Key, TerminalReading
         return readings
 
 
+def _at_level(state: SmuChannelState, level_v: float) -> SmuChannelState:
+    """A plain copy of ``state`` at another level (a subclass, e.g. a test's recorder, is not
+    copied: the copy is the solver's scratch, not the channel)."""
+    return SmuChannelState(state.mode, float(level_v), state.limit, state.output_on)
+
+
 def pulse_all(bench: Any, role: str, channel: int, base_v: float, pulse_v: float,
               width_s: float, period_s: float,
               synchronous: Mapping[Key, tuple[float, float]] | None = None
@@ -316,8 +322,8 @@ def pulse_all(bench: Any, role: str, channel: int, base_v: float, pulse_v: float
             st = bench.smu.get(key)
             if st is None:
                 continue
-            q_states[key] = replace(st, level=float(base))
-            p_states[key] = replace(st, level=float(top))
+            q_states[key] = _at_level(st, base)
+            p_states[key] = _at_level(st, top)
         hemt = bench.hemt
         if hemt is None:
             return {key: open_reading(st) for key, st in p_states.items()}

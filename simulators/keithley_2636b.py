@@ -7,20 +7,23 @@ which the core serves (no `*OPT?` on a 2600B [verify]). Channels: `smua` = 1, `s
 TSP subset understood here (everything else is a syntax or runtime error as the instrument
 reports them: -285 "TSP Syntax error at line 1: unexpected symbol near `X'", -286 "TSP
 Runtime error at line 1: attempt to call field `x' (a nil value)"; the whole chunk is
-compiled before it runs, so a syntax error executes nothing):
+compiled before it runs, so a syntax error executes nothing; the language itself is
+`simulators.tsp_core`):
 - statements separated by `;` or blanks: `<path> = <expr>` and calls `<path>(<args>)`;
 - expressions: numbers (with unary minus), strings, `true|false|nil`, tables `{1, 2}`,
   attribute paths (`smua.source.levelv`, `trigger.timer[1].delay`) and calls;
 - `smuX.source.{func,levelv,leveli,limiti,limitv,output,compliance(read-only),rangev,
   rangei,autorangev,autorangei,delay,offmode}`, `smuX.measure.{nplc,delay,i(),v(),iv(),r(),
-  p(),autorangei,...}` (`iv()` returns current then voltage), `smuX.reset()`,
+  p(),autorangei,rangei,autozero,...}` (`iv()` returns current then voltage),
+  `smuX.reset()|abort()`,
   `smuX.nvbuffer1|2.{n,readings,sourcevalues,timestamps,statuses,clear(),appendmode,
   collectsourcevalues,collecttimestamps}`, the constants `smuX.OUTPUT_ON|OFF|DCVOLTS|DCAMPS`,
-  `ENABLE|DISABLE`, `SOURCE_IDLE|SOURCE_HOLD`, `AUTORANGE_ON|OFF`, `LIMIT_AUTO`;
+  `ENABLE|DISABLE`, `SOURCE_IDLE|SOURCE_HOLD`, `AUTORANGE_ON|OFF`, `AUTOZERO_OFF|ONCE|AUTO`,
+  `LIMIT_AUTO`;
 - the SMU trigger model: `smuX.trigger.source.listv({...})|linearv(a, b, n)|limiti|action|
   stimulus`, `smuX.trigger.measure.iv(b1, b2)|i(b)|v(b)|action|stimulus`,
   `smuX.trigger.endpulse.action|stimulus`, `smuX.trigger.endsweep.action`,
-  `smuX.trigger.count`, `smuX.trigger.arm.count|stimulus`, `smuX.trigger.initiate()`,
+  `smuX.trigger.count`, `smuX.trigger.arm.count|stimulus`, `smuX.trigger.initiate()|abort()`,
   event ids `smuX.trigger.ARMED_EVENT_ID...`, `trigger.timer[N].delay|count|passthrough|
   stimulus|EVENT_ID|reset()`;
 - `print(...)` (tab-separated; numbers `%.{p-1}e`, p = `format.asciiprecision`, default 6),
@@ -31,12 +34,18 @@ compiled before it runs, so a syntax error executes nothing):
 Pulsed sweeps follow the 2600B manual's timer-driven pulse example [verify]: with
 `endpulse.action = SOURCE_IDLE` each point is a pulse from the idle level (`source.levelv`);
 its width is the delay of the timer whose EVENT_ID is `endpulse.stimulus`, its period the
-delay of the timer that is `source.stimulus`. Buffer status bit 0x40 = compliance [verify].
+delay of the timer that is `source.stimulus`; a timer as `measure.stimulus` places the
+aperture (its delay from the pulse start; otherwise the measurement follows the source action).
+Two channels pulse in step as in Keithley's dual-channel pulsed-sweep example: a channel whose
+source stimulus leads (through timers) to the other SMU's ARMED event waits after `initiate()`
+and runs when that SMU is initiated; channels sharing source timer, width and period then pulse
+together (`simulators.smu_pulse`, quiescent point = both idle levels). Every level, limit or
+output change is applied to the device model at once (it is charged for the time it holds).
+Buffer status bit 0x40 = compliance [verify].
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -45,192 +54,19 @@ from typing import Any
 
 import numpy as np
 
+from simulators import hemt_bench, smu_pulse
 from simulators.bench import SmuChannelState, VirtualBench
-from simulators.keithley_2450 import (
-    ChannelReading,
-    pulse_smu_channel,
-    read_smu_channel,
-    with_noise,
-)
+from simulators.hemt_bench import TerminalReading
+from simulators.keithley_2450 import ChannelReading, read_smu_channel, with_noise
 from simulators.scpi_core import ScpiDevice
+from simulators.tsp_core import Evaluator, Fn, Obj, Parser, TspError, number, runtime_error
 
 LINE_FREQUENCY_HZ = 50.0
 MAX_VOLTAGE_V = 202.0  # 200 V range + 1 % [verify]
 MAX_CURRENT_A = 1.515  # 1.5 A range + 1 % (DC) [verify]
 STATUS_COMPLIANCE = 0x40  # nvbuffer statuses bit B6 [verify]
-SYNTAX, RUNTIME, TOO_BIG = -285, -286, 1102  # 1102 "Parameter too big" [verify]
+TOO_BIG = 1102  # 1102 "Parameter too big" [verify]
 CHANNELS = {"smua": 1, "smub": 2}
-
-
-class TspError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def _syntax(near: str) -> TspError:
-    return TspError(SYNTAX, f"TSP Syntax error at line 1: unexpected symbol near `{near}'")
-
-
-def _runtime(text: str) -> TspError:
-    return TspError(RUNTIME, f"TSP Runtime error at line 1: {text}")
-
-
-# ---------------------------------------------------------------------- parser
-_TOKEN = re.compile(r"""\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)
-    |(?P<str>"[^"]*"|'[^']*')|(?P<sym>[.,(){}\[\]=;-]))""", re.X)
-
-
-def tokenize(text: str) -> list[tuple[str, str]]:
-    tokens, i = [], 0
-    text = text.split("--", 1)[0].rstrip() if "--" in text and '"' not in text else text
-    while i < len(text):
-        m = _TOKEN.match(text, i)
-        if m is None or m.end() == i:
-            if text[i:].strip() == "":
-                break
-            raise _syntax(text[i:].strip()[:1])
-        kind = m.lastgroup or "sym"
-        tokens.append((kind, m.group(kind)))
-        i = m.end()
-    return tokens
-
-
-class Parser:
-    """Recursive descent over the token list; produces nested tuples (see `_primary`)."""
-
-    def __init__(self, text: str) -> None:
-        self.tokens = tokenize(text)
-        self.i = 0
-
-    def peek(self) -> tuple[str, str]:
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "<eof>")
-
-    def take(self, value: str | None = None) -> tuple[str, str]:
-        tok = self.peek()
-        if value is not None and tok[1] != value:
-            raise _syntax(tok[1])
-        self.i += 1
-        return tok
-
-    def chunk(self) -> list[tuple[Any, ...]]:
-        statements = []
-        while self.peek()[0] != "eof":
-            if self.peek()[1] == ";":
-                self.take()
-                continue
-            target = self._primary()
-            if self.peek()[1] == "=":
-                if target[0] not in ("name", "index"):
-                    raise _syntax("=")
-                self.take()
-                statements.append(("assign", target, self.expr()))
-            elif target[0] == "call":
-                statements.append(("call", target))
-            else:
-                raise _syntax(self.peek()[1])
-        return statements
-
-    def expr(self) -> tuple[Any, ...]:
-        kind, value = self.peek()
-        if value == "-":
-            self.take()
-            return ("neg", self.expr())
-        if kind == "num":
-            self.take()
-            return ("const", float(value))
-        if kind == "str":
-            self.take()
-            return ("const", value[1:-1])
-        if value in ("true", "false", "nil"):
-            self.take()
-            return ("const", {"true": True, "false": False, "nil": None}[value])
-        if value == "{":
-            self.take()
-            items = []
-            while self.peek()[1] != "}":
-                items.append(self.expr())
-                if self.peek()[1] != ",":
-                    break
-                self.take()
-            self.take("}")
-            return ("table", items)
-        return self._primary()
-
-    def _primary(self) -> tuple[Any, ...]:
-        kind, value = self.take()
-        if kind != "name":
-            raise _syntax(value)
-        node: tuple[Any, ...] = ("name", value)
-        while True:
-            sym = self.peek()[1]
-            if sym == ".":
-                self.take()
-                k, name = self.take()
-                if k != "name":
-                    raise _syntax(name)
-                node = ("index", node, ("const", name), name)
-            elif sym == "[":
-                self.take()
-                key = self.expr()
-                self.take("]")
-                node = ("index", node, key, "?")
-            elif sym == "(":
-                self.take()
-                args = []
-                while self.peek()[1] != ")":
-                    args.append(self.expr())
-                    if self.peek()[1] != ",":
-                        break
-                    self.take()
-                self.take(")")
-                node = ("call", node, args)
-            else:
-                return node
-
-
-# ---------------------------------------------------------------------- object model
-class Fn:
-    """A TSP function (Python callable taking evaluated arguments)."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
-
-
-class Obj:
-    """A TSP object: fields (constants, attributes), computed getters and checked setters."""
-
-    def __init__(self, fields: dict[str, Any] | None = None,
-                 getters: dict[str, Callable[[], Any]] | None = None,
-                 setters: dict[str, Callable[[Any], None]] | None = None) -> None:
-        self.fields = dict(fields or {})
-        self.getters = dict(getters or {})
-        self.setters = dict(setters or {})
-
-    def get(self, key: Any) -> Any:
-        key = _key(key)
-        if key in self.getters:
-            return self.getters[key]()
-        return self.fields.get(key)
-
-    def set(self, key: Any, value: Any) -> None:
-        key = _key(key)
-        if key in self.setters:
-            self.setters[key](value)
-        elif key in self.fields and not isinstance(self.fields[key], Obj | Fn):
-            self.fields[key] = value
-        else:
-            raise _runtime(f"attempt to set read-only or unknown attribute `{key}'")
-
-
-def _key(key: Any) -> Any:
-    return int(key) if isinstance(key, float) and key.is_integer() else key
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _runtime(f"bad argument ({what}: number expected)")
-    return float(value)
 
 
 @dataclass
@@ -274,6 +110,29 @@ class Channel:
         default_factory=lambda: {"nvbuffer1": ReadingBuffer(), "nvbuffer2": ReadingBuffer()})
 
 
+@dataclass
+class _Sweep:
+    """One channel's trigger-model run as `initiate()` found it programmed."""
+
+    ch: int
+    count: int
+    values: list[float]
+    sourcing: bool
+    pulsed: bool
+    width_s: float
+    period_s: float
+    step_s: float
+    sample_start_s: float
+    aperture_s: float
+    stimulus: float
+    idle_level: float
+    idle_limit: float
+
+    def level(self, k: int) -> float:
+        """Source level of point `k` (the idle level when the source action is off)."""
+        return self.values[k % len(self.values)] if self.sourcing else self.idle_level
+
+
 _TRIGGER_DEFAULTS = {"count": 1.0, "arm.count": 1.0, "source.action": 0.0,
                      "measure.action": 0.0, "endpulse.action": 1.0, "endsweep.action": 0.0,
                      "source.stimulus": 0.0, "measure.stimulus": 0.0,
@@ -297,10 +156,11 @@ class Keithley2636B(ScpiDevice):
                 self.bench.smu.setdefault((role, ch), SmuChannelState())
         self.channels: dict[int, Channel] = {1: Channel(), 2: Channel()}
         self.timers: dict[int, dict[str, float]] = {}
+        #: channels initiated and waiting for the other SMU's ARMED event to start their sweep
+        self.waiting: set[int] = set()
         self.asciiprecision = 0
-        self.globals: dict[str, Any] = {}
         self._out: list[str] = []
-        self._builtins = self._build_globals()
+        self.tsp = Evaluator(self._build_globals())
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -316,19 +176,25 @@ class Keithley2636B(ScpiDevice):
             self.timers = {n: {"delay": 10e-6, "count": 1.0, "passthrough": 0.0,
                                "stimulus": 0.0} for n in range(1, 9)}
             self.asciiprecision = 0
-            self.globals.clear()
+            self.tsp.globals.clear()
+            self.waiting.clear()
 
     def _reset_channel(self, ch: int) -> None:
         st = self.state(ch)
         if st.output_on:
             self.bench.log_event(self.role, f"smu{'ab'[ch - 1]} output OFF (reset)")
         self.channels[ch] = Channel(trigger=dict(_TRIGGER_DEFAULTS))
+        self.waiting.discard(ch)
         st.mode, st.level, st.limit, st.output_on = "VOLT", 0.0, 0.1, False
+        hemt_bench.solve(self.bench)
 
     def _apply(self, ch: int) -> None:
+        """Publish channel `ch`'s programme to the bench; the device model judges (and is
+        charged for) every new operating point as it is applied, not only when measured."""
         st, c = self.state(ch), self.channels[ch]
         st.level = c.levelv if st.mode == "VOLT" else c.leveli
         st.limit = c.limiti if st.mode == "VOLT" else c.limitv
+        hemt_bench.solve(self.bench)
 
     # ------------------------------------------------------------------ TSP namespace
     def _event_id(self, ch: int, name: str) -> float:
@@ -342,7 +208,7 @@ class Keithley2636B(ScpiDevice):
         g["printbuffer"] = Fn(self._printbuffer)
         g["waitcomplete"] = Fn(lambda *a: None)  # handled by the executor (blocks unlocked)
         g["reset"] = Fn(lambda *a: self.reset())
-        g["delay"] = Fn(lambda s: time.sleep(min(_number(s, "delay"), 5.0) * self.time_scale))
+        g["delay"] = Fn(lambda s: time.sleep(min(number(s, "delay"), 5.0) * self.time_scale))
         g["errorqueue"] = Obj({"next": Fn(self._error_next),
                                "clear": Fn(lambda: self.errors.clear())},
                               getters={"count": lambda: float(len(self.errors))})
@@ -357,7 +223,7 @@ class Keithley2636B(ScpiDevice):
     def _timer_object(self, n: int) -> Obj:
         def setter(key: str) -> Callable[[Any], None]:
             def set_value(v: Any) -> None:
-                value = float(v) if isinstance(v, bool) else _number(v, key)
+                value = float(v) if isinstance(v, bool) else number(v, key)
                 self.timers[n][key] = value
             return set_value
 
@@ -373,7 +239,7 @@ class Keithley2636B(ScpiDevice):
 
         def level(kind: str) -> Callable[[Any], None]:
             def set_level(v: Any) -> None:
-                value = _number(v, kind)
+                value = number(v, kind)
                 if abs(value) > (MAX_VOLTAGE_V if kind[-1] == "v" else MAX_CURRENT_A):
                     raise TspError(TOO_BIG, "Parameter too big")
                 setattr(c(), kind, value)
@@ -382,16 +248,17 @@ class Keithley2636B(ScpiDevice):
             return set_level
 
         def set_func(v: Any) -> None:
-            st().mode = "VOLT" if _number(v, "func") == 1 else "CURR"
+            st().mode = "VOLT" if number(v, "func") == 1 else "CURR"
             self._apply(ch)
 
         def set_output(v: Any) -> None:
-            on = _number(v, "output") != 0
+            on = number(v, "output") != 0
             st().output_on = on
             self.bench.log_event(self.role, f"smu{'ab'[ch - 1]} output {'ON' if on else 'OFF'}")
+            hemt_bench.solve(self.bench)
 
         def set_nplc(v: Any) -> None:
-            value = _number(v, "nplc")
+            value = number(v, "nplc")
             if not 0.001 <= value <= 25:
                 raise TspError(TOO_BIG if value > 25 else TOO_BIG + 1, "Parameter out of range")
             c().nplc = value
@@ -408,7 +275,7 @@ class Keithley2636B(ScpiDevice):
             setters={"func": set_func, "levelv": level("levelv"), "leveli": level("leveli"),
                      "limiti": level("limiti"), "limitv": level("limitv"),
                      "output": set_output,
-                     "delay": lambda v: setattr(c(), "source_delay_s", _number(v, "delay"))})
+                     "delay": lambda v: setattr(c(), "source_delay_s", number(v, "delay"))})
         measure = Obj(
             {"autorangei": 1.0, "autorangev": 1.0, "rangei": 0.1, "rangev": 20.0,
              "autozero": 2.0, "count": 1.0, "delay": 0.0,
@@ -419,10 +286,12 @@ class Keithley2636B(ScpiDevice):
                   "OUTPUT_DCAMPS": 0.0, "ENABLE": 1.0, "DISABLE": 0.0, "SOURCE_IDLE": 0.0,
                   "SOURCE_HOLD": 1.0, "AUTORANGE_ON": 1.0, "AUTORANGE_OFF": 0.0,
                   "LIMIT_AUTO": 0.0, "OUTPUT_NORMAL": 0.0, "OUTPUT_HIGH_Z": 1.0,
-                  "OUTPUT_ZERO": 2.0}
+                  "OUTPUT_ZERO": 2.0, "AUTOZERO_OFF": 0.0, "AUTOZERO_ONCE": 1.0,
+                  "AUTOZERO_AUTO": 2.0}
         fields: dict[str, Any] = dict(consts)
         fields.update(source=source, measure=measure, trigger=trig,
                       reset=Fn(lambda: self._reset_channel(ch)),
+                      abort=Fn(lambda: self._abort(ch)),
                       nvbuffer1=self._buffer_object(ch, "nvbuffer1"),
                       nvbuffer2=self._buffer_object(ch, "nvbuffer2"))
         return Obj(fields)
@@ -447,9 +316,9 @@ class Keithley2636B(ScpiDevice):
                             "collectsourcevalues": lambda: float(buf().collect_source),
                             "collecttimestamps": lambda: float(buf().collect_time)},
                    setters={"collectsourcevalues": lambda v: setattr(
-                                buf(), "collect_source", _number(v, "collect") != 0),
+                                buf(), "collect_source", number(v, "collect") != 0),
                             "collecttimestamps": lambda v: setattr(
-                                buf(), "collect_time", _number(v, "collect") != 0)})
+                                buf(), "collect_time", number(v, "collect") != 0)})
 
     def _trigger_object(self, ch: int) -> Obj:
         t = lambda: self.channels[ch].trigger  # noqa: E731
@@ -458,18 +327,18 @@ class Keithley2636B(ScpiDevice):
             return Obj(extra,
                        getters={k: (lambda k=k: t()[f"{prefix}.{k}"]) for k in keys},
                        setters={k: (lambda v, k=k: t().__setitem__(f"{prefix}.{k}",
-                                                                  _number(v, k)))
+                                                                  number(v, k)))
                                 for k in keys})
 
         def listv(values: Any) -> None:
             if not isinstance(values, list) or not values:
-                raise _runtime("bad argument #1 to 'listv' (table expected)")
-            self.channels[ch].sweep_values = [_number(v, "listv") for v in values]
+                raise runtime_error("bad argument #1 to 'listv' (table expected)")
+            self.channels[ch].sweep_values = [number(v, "listv") for v in values]
 
         def linearv(start: Any, stop: Any, points: Any) -> None:
-            n = int(_number(points, "points"))
+            n = int(number(points, "points"))
             self.channels[ch].sweep_values = list(np.linspace(
-                _number(start, "start"), _number(stop, "stop"), n))
+                number(start, "start"), number(stop, "stop"), n))
 
         def measure_into(kind: str) -> Fn:
             def setup(*buffers: Any) -> None:
@@ -481,7 +350,7 @@ class Keithley2636B(ScpiDevice):
                                                          "linearv": Fn(linearv)})
         source.getters["limiti"] = lambda: self.channels[ch].sweep_limiti
         source.setters["limiti"] = lambda v: setattr(self.channels[ch], "sweep_limiti",
-                                                     _number(v, "limiti"))
+                                                     number(v, "limiti"))
         fields: dict[str, Any] = {f"{e}_EVENT_ID": self._event_id(ch, e) for e in _EVENTS}
         fields.update(
             source=source,
@@ -492,9 +361,9 @@ class Keithley2636B(ScpiDevice):
             endsweep=sub("endsweep", ("action",), {}),
             arm=sub("arm", ("count", "stimulus"), {}),
             initiate=Fn(lambda: self._initiate(ch)),
-            abort=Fn(lambda: setattr(self, "busy_until", 0.0)))
+            abort=Fn(lambda: self._abort(ch)))
         return Obj(fields, getters={"count": lambda: t()["count"]},
-                   setters={"count": lambda v: t().__setitem__("count", _number(v, "count"))})
+                   setters={"count": lambda v: t().__setitem__("count", number(v, "count"))})
 
     # ------------------------------------------------------------------ measurements
     def _reading(self, ch: int, dwell_s: float | None = None) -> ChannelReading:
@@ -517,48 +386,118 @@ class Keithley2636B(ScpiDevice):
         return tuple(values[q] for q in order) if kind == "iv" else values[kind]
 
     def _initiate(self, ch: int) -> None:
-        """Run the SMU trigger model: DC or pulsed list sweep, readings into the buffers."""
+        """`smuX.trigger.initiate()`: a channel whose source events start from the other
+        SMU's ARMED event waits (armed) for it; otherwise the sweep runs now, together with
+        every channel waiting for this one's ARMED event (synchronous sweeps)."""
+        if self.busy or ch in self.waiting:
+            raise runtime_error("trigger model is already running")
+        start = self._start_event(ch)
+        others = [m for m in CHANNELS.values() if m != ch]
+        if any(start == self._event_id(m, "ARMED") for m in others):
+            self.waiting.add(ch)
+            return
+        armed = self._event_id(ch, "ARMED")
+        group = [ch, *sorted(m for m in self.waiting if self._start_event(m) == armed)]
+        self.waiting.difference_update(group)
+        self._run_sweeps([self._sweep_plan(m) for m in group])
+
+    def _start_event(self, ch: int) -> float:
+        """The event at the root of `ch`'s source stimulus (through chained timers)."""
+        event, seen = self.channels[ch].trigger["source.stimulus"], set()
+        while int(event) - 900 in self.timers and event not in seen:
+            seen.add(event)
+            event = self.timers[int(event) - 900]["stimulus"]
+        return event
+
+    def _sweep_plan(self, ch: int) -> _Sweep:
         c, st = self.channels[ch], self.state(ch)
-        if self.busy:
-            raise _runtime("trigger model is already running")
         tr = c.trigger
-        count = int(tr["count"]) or len(c.sweep_values)
-        values = c.sweep_values or [c.levelv]
-        sourcing = tr["source.action"] != 0 and st.mode == "VOLT"
-        pulsed = tr["endpulse.action"] == 0
         aperture_s = c.nplc / LINE_FREQUENCY_HZ
+        pulsed = tr["endpulse.action"] == 0
         width_s = self._timer_delay(tr["endpulse.stimulus"]) or (aperture_s + c.source_delay_s)
         period_s = self._timer_delay(tr["source.stimulus"]) or (width_s + 1e-4)
-        step_s = period_s if pulsed else max(period_s, aperture_s + c.source_delay_s)
-        kind, names = c.measure_buffers
-        for name in names:
-            if tr["measure.action"] != 0:
-                c.buffers[name].points.clear()
-        idle_level, idle_limit = st.level, st.limit
-        if c.sweep_limiti > 0:
-            st.limit = c.sweep_limiti
+        # measure.stimulus a timer (started with the pulse [verify]): its delay places the
+        # aperture; otherwise the measurement follows the source action at once
+        sample_start_s = self._timer_delay(tr["measure.stimulus"])
+        return _Sweep(
+            ch=ch, count=int(tr["count"]) or len(c.sweep_values),
+            values=c.sweep_values or [c.levelv],
+            sourcing=tr["source.action"] != 0 and st.mode == "VOLT", pulsed=pulsed,
+            width_s=width_s, period_s=period_s,
+            step_s=period_s if pulsed else max(period_s, aperture_s + c.source_delay_s),
+            sample_start_s=c.source_delay_s if sample_start_s is None else sample_start_s,
+            aperture_s=aperture_s, stimulus=tr["source.stimulus"],
+            idle_level=st.level, idle_limit=st.limit)
+
+    def _run_sweeps(self, sweeps: list[_Sweep]) -> None:
+        """Run the trigger models of `sweeps` together, readings into the buffers: channels
+        pulsing from the same timer with the same width pulse in step (the quiescent point
+        is all idle levels); every other point is a DC step of its channel."""
+        for sw in sweeps:
+            c = self.channels[sw.ch]
+            if c.trigger["measure.action"] != 0:
+                for name in c.measure_buffers[1]:
+                    c.buffers[name].points.clear()
+            if c.sweep_limiti > 0:
+                self.state(sw.ch).limit = c.sweep_limiti
         t0 = time.monotonic()
-        for k in range(count):
-            v = values[k % len(values)] if sourcing else idle_level
-            if pulsed and sourcing:
-                r = pulse_smu_channel(self.bench, self.role, ch, idle_level, v, width_s,
-                                      period_s)
-            else:
-                st.level = v
-                r = self._reading(ch, step_s)  # the sweep is computed at once: charge its time
-            r = with_noise(r, self.rng, c.nplc)
-            if tr["measure.action"] == 0:
-                continue
-            ready = t0 + (k + 1) * step_s * self.time_scale
-            status = STATUS_COMPLIANCE if r.in_compliance else 0
-            quantities = {"iv": (r.current_a, r.voltage_v), "i": (r.current_a,),
-                          "v": (r.voltage_v,)}[kind]
-            for name, q in zip(names, quantities, strict=False):
-                c.buffers[name].points.append(BufferPoint(q, v, k * step_s, status, ready))
-        hold = tr["endsweep.action"] == 1 and sourcing
-        st.level = st.level if hold else idle_level
-        st.limit = idle_limit
-        self.start_operation(count * step_s)
+        for k in range(max(sw.count for sw in sweeps)):
+            active = [sw for sw in sweeps if k < sw.count]
+            readings = self._pulse_readings([sw for sw in active if sw.pulsed and sw.sourcing], k)
+            for sw in active:
+                st = self.state(sw.ch)
+                if sw.ch not in readings:
+                    st.level = sw.level(k)
+                    # the sweep is computed at once: charge the device for the step's time
+                    readings[sw.ch] = self._reading(sw.ch, sw.step_s)
+            for sw in active:
+                self._store(sw, k, readings[sw.ch], t0)
+        for sw in sweeps:
+            st = self.state(sw.ch)
+            hold = self.channels[sw.ch].trigger["endsweep.action"] == 1 and sw.sourcing
+            st.level = st.level if hold else sw.idle_level
+            st.limit = sw.idle_limit
+        self.start_operation(max(sw.count * sw.step_s for sw in sweeps))
+
+    def _pulse_readings(self, pulsing: list[_Sweep], k: int) -> dict[int, ChannelReading]:
+        """Point `k` of the pulsing channels, those sharing source timer, width and period
+        in one in-step pulse; an aperture reaching outside the pulse reads the base too."""
+        groups: dict[tuple[float, float, float], list[_Sweep]] = {}
+        for sw in pulsing:
+            groups.setdefault((sw.stimulus, sw.width_s, sw.period_s), []).append(sw)
+        out: dict[int, ChannelReading] = {}
+        for (_, width_s, period_s), members in groups.items():
+            inside = smu_pulse.in_step_readings(
+                self.bench, self.role, {sw.ch: (sw.idle_level, sw.level(k)) for sw in members},
+                width_s, period_s, continuing=k > 0)
+            for sw in members:
+                share = smu_pulse.share_inside(0.0, width_s, sw.sample_start_s, sw.aperture_s)
+                base = inside[sw.ch]
+                if share < 1.0:
+                    q = self._reading(sw.ch)
+                    base = TerminalReading(q.voltage_v, q.current_a, q.in_compliance)
+                r = smu_pulse.blend(inside[sw.ch], base, share)
+                out[sw.ch] = ChannelReading(r.voltage_v, r.current_a, r.in_compliance)
+        return out
+
+    def _store(self, sw: _Sweep, k: int, reading: ChannelReading, t0: float) -> None:
+        c = self.channels[sw.ch]
+        r = with_noise(reading, self.rng, c.nplc)
+        if c.trigger["measure.action"] == 0:
+            return
+        kind, names = c.measure_buffers
+        ready = t0 + (k + 1) * sw.step_s * self.time_scale
+        status = STATUS_COMPLIANCE if r.in_compliance else 0
+        quantities = {"iv": (r.current_a, r.voltage_v), "i": (r.current_a,),
+                      "v": (r.voltage_v,)}[kind]
+        for name, q in zip(names, quantities, strict=False):
+            c.buffers[name].points.append(BufferPoint(q, sw.level(k), k * sw.step_s, status,
+                                                      ready))
+
+    def _abort(self, ch: int) -> None:
+        """`smuX.trigger.abort()`: the sweep (or its wait to start) ends."""
+        self.waiting.discard(ch)
+        self.busy_until = 0.0
 
     def _timer_delay(self, stimulus: float) -> float | None:
         n = int(stimulus) - 900
@@ -581,23 +520,23 @@ class Keithley2636B(ScpiDevice):
         self._out.append(line)
 
     def _printbuffer(self, start: Any, end: Any, *columns: Any) -> None:
-        a, b = int(_number(start, "start")), int(_number(end, "end"))
+        a, b = int(number(start, "start")), int(number(end, "end"))
         for col in columns:
             if not isinstance(col, list):
-                raise _runtime("bad argument to 'printbuffer' (buffer field expected)")
+                raise runtime_error("bad argument to 'printbuffer' (buffer field expected)")
             if not 1 <= a <= b <= len(col):
-                raise _runtime("printbuffer: index out of range")
+                raise runtime_error("printbuffer: index out of range")
         self._emit(", ".join(self._fmt(col[i]) for i in range(a - 1, b) for col in columns))
 
     def _set_precision(self, v: Any) -> None:
-        value = int(_number(v, "asciiprecision"))
+        value = int(number(v, "asciiprecision"))
         if not 0 <= value <= 16:
             raise TspError(TOO_BIG, "Parameter too big")
         self.asciiprecision = value
 
     def _set_format(self, v: Any) -> None:
-        if _number(v, "data") != 1:
-            raise _runtime("format.data: only format.ASCII is simulated")
+        if number(v, "data") != 1:
+            raise runtime_error("format.data: only format.ASCII is simulated")
 
     def _error_next(self) -> tuple[Any, ...]:
         if not self.errors:
@@ -620,63 +559,8 @@ class Keithley2636B(ScpiDevice):
                         return b""
                     continue
                 with self.lock:
-                    self._run_statement(stmt)
+                    self.tsp.run_statement(stmt)
         except TspError as err:
             with self.lock:
                 self.push_error(err.code, err.message)
         return "".join(line + "\n" for line in self._out).encode("latin-1")
-
-    def _run_statement(self, stmt: tuple[Any, ...]) -> None:
-        if stmt[0] == "assign":
-            target, value = stmt[1], self._eval(stmt[2])
-            if target[0] == "name":
-                self.globals[target[1]] = value
-                return
-            obj = self._eval(target[1])
-            if not isinstance(obj, Obj):
-                raise _runtime(f"attempt to index field `{target[3]}' (a nil value)")
-            obj.set(self._eval(target[2]), value)
-        else:
-            self._eval(stmt[1])
-
-    def _eval(self, node: tuple[Any, ...], multi: bool = False) -> Any:
-        kind = node[0]
-        if kind == "const":
-            return node[1]
-        if kind == "neg":
-            return -_number(self._eval(node[1]), "operand")
-        if kind == "table":
-            return [self._eval(e) for e in node[1]]
-        if kind == "name":
-            return self.globals.get(node[1], self._builtins.get(node[1]))
-        if kind == "index":
-            obj = self._eval(node[1])
-            key = self._eval(node[2])
-            if isinstance(obj, Obj):
-                return obj.get(key)
-            if isinstance(obj, list) and isinstance(key, float) and 1 <= key <= len(obj):
-                return obj[int(key) - 1]
-            raise _runtime(f"attempt to index field `{_label(node[1])}' (a nil value)")
-        fn = self._eval(node[1])
-        if not isinstance(fn, Fn):
-            raise _runtime(f"attempt to call field `{_label(node[1])}' (a nil value)")
-        args: list[Any] = []
-        for i, a in enumerate(node[2]):
-            value = self._eval(a, multi=i == len(node[2]) - 1)
-            args.extend(value if isinstance(value, tuple) else (value,))
-        try:
-            result = fn.fn(*args)
-        except TypeError:
-            raise _runtime("bad argument count") from None
-        if isinstance(result, tuple) and not multi:
-            return result[0]
-        return result
-
-
-def _label(node: tuple[Any, ...]) -> str:
-    """The name a runtime error message quotes for an expression node."""
-    if node[0] == "name":
-        return str(node[1])
-    if node[0] == "index":
-        return str(node[3])
-    return "?"

@@ -13,10 +13,13 @@ triggers ``:TRIGger<n>[:ALL]|:ACQuire|:TRANsient:COUNt|:DELay|:SOURce|:TIMer``;
 = compliance (Table 1-2); ``STAT:QUES:COND?`` bit 0/1 = voltage/current summary (Table 4-4).
 
 Physics: every channel's programme is published in ``bench.smu[(role, n)]``; readings come from
-``simulators.hemt_bench.solve(bench)`` / ``.pulse(...)`` when a HEMT is on the bench, otherwise each
-channel drives an open circuit. A sweep is computed when it is initiated (under the bench lock)
-and takes its simulated time (``start_operation``): FETCh waits for it. Marked [verify]: values
-not confirmed character by character in the manual.
+``simulators.hemt_bench.solve(bench)`` / ``.pulse_all(...)`` when a HEMT is on the bench,
+otherwise each channel drives an open circuit. A sweep is computed when it is initiated (under
+the bench lock) and takes its simulated time (``start_operation``): FETCh waits for it.
+``:INIT (@1,2)`` checks both channels before either sources; channels in pulse mode with the
+same pulse delay, width, timer period and count pulse in step (``simulators.smu_pulse``: the
+quiescent point is both bases). Marked [verify]: values not confirmed character by character
+in the manual.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from simulators import hemt_bench
+from simulators import hemt_bench, smu_pulse
 from simulators.bench import SmuChannelState, VirtualBench
+from simulators.hemt_bench import TerminalReading
 from simulators.scpi_core import (
     ScpiDevice,
     ScpiError,
@@ -371,20 +375,6 @@ class KeysightB2900(ScpiDevice):
             out[n] = (float(r.voltage_v), float(r.current_a), bool(r.in_compliance))
         return out
 
-    def _pulse_point(self, n: int, base: float, peak: float, width_s: float,
-                     period_s: float) -> tuple[float, float, bool]:
-        """In-pulse V, I, compliance of channel `n` pulsed from `base` to `peak`."""
-        state = self.bench.smu[(self.role, n)]
-        if self.bench.hemt is not None:
-            r = hemt_bench.pulse(self.bench, self.role, n, base, peak, width_s, period_s)
-            return float(r.voltage_v), float(r.current_a), bool(r.in_compliance)
-        saved = state.level
-        state.level = peak  # no device: the open circuit at the peak
-        try:
-            return self._solved()[n]
-        finally:
-            state.level = saved
-
     def _noisy(self, ch: B2900Channel, v: float, i: float) -> tuple[float, float]:
         scale = math.sqrt(1.0 / max(ch.aperture_s * self.line_frequency_hz, 1e-3))
         v += (VOLTAGE_NOISE_V + GAIN_NOISE * abs(v)) * scale * self.rng.standard_normal()
@@ -435,8 +425,9 @@ class KeysightB2900(ScpiDevice):
             return max(ch.timer_s["ACQ"], busy)
         return busy
 
-    def _acquire(self, n: int) -> float:
-        """Run channel `n`'s trigger sequence now; store its arrays; return its duration."""
+    def _arm(self, n: int) -> tuple[np.ndarray, float]:
+        """Checks before channel `n` runs (automatic output-on, points, timing, the
+        high-current pulse limits): its source points and its period."""
         ch = self.channels[n]
         if not ch.output_on:
             if not ch.auto_on:
@@ -446,45 +437,89 @@ class KeysightB2900(ScpiDevice):
             self._publish(n)
         sources = self._source_points(ch)
         period = self._period_s(ch)
-        state = self.bench.smu[(self.role, n)]
-        base = ch.level[ch.mode]
         if ch.shape == "PULS" and ch.protection["CURR"] > I_MAX_DC and (
                 ch.pulse_width_s > HIGH_CURRENT_MAX_WIDTH_S
                 or ch.pulse_width_s / period > HIGH_CURRENT_MAX_DUTY):
             raise ScpiError(-221, "Settings conflict;pulse width or duty above high-current limit")
+        return sources, period
+
+    def _groups(self, numbers: list[int], plans: dict[int, tuple[np.ndarray, float]]
+                ) -> list[list[int]]:
+        """Channels of one INIT that pulse in step: both in pulse mode with the same pulse
+        delay, width, period and point count (started together by the channel list, their
+        timers run together [verify]); every other channel runs on its own. Pulses of
+        different timing are not modelled as overlapping (each pulses alone)."""
+        groups: dict[tuple[float, ...], list[int]] = {}
+        singles = []
+        for n in numbers:
+            ch = self.channels[n]
+            if ch.shape != "PULS":
+                singles.append([n])
+                continue
+            sources, period = plans[n]
+            key = (ch.pulse_delay_s, ch.pulse_width_s, period, float(sources.size))
+            groups.setdefault(key, []).append(n)
+        return [*groups.values(), *singles]
+
+    def _point(self, group: list[int], levels: dict[int, float], period: float, k: int
+               ) -> dict[int, TerminalReading]:
+        """Readings of `group` at trigger `k`: its channels pulse together from their
+        bases (immediate levels) to `levels`, or one channel steps its DC level."""
+        first = self.channels[group[0]]
+        if first.shape == "PULS":
+            inside = smu_pulse.in_step_readings(
+                self.bench, self.role,
+                {n: (self.channels[n].level[self.channels[n].mode], levels[n]) for n in group},
+                first.pulse_width_s, period, continuing=k > 0)
+            out = {}
+            for n in group:
+                ch = self.channels[n]
+                share = smu_pulse.share_inside(ch.pulse_delay_s, ch.pulse_width_s,
+                                               ch.delay_s["ACQ"], ch.aperture_s)
+                # the part of the aperture outside the pulse reads the base (all at Q)
+                base = TerminalReading(*self._solved()[n]) if share < 1.0 else inside[n]
+                out[n] = smu_pulse.blend(inside[n], base, share)
+            return out
+        n = group[0]
+        state = self.bench.smu[(self.role, n)]
+        saved = state.level
+        state.level = levels[n]
+        try:
+            return {n: TerminalReading(*self._solved(duration_s=period)[n])}
+        finally:
+            state.level = saved
+
+    def _acquire(self, group: list[int], plans: dict[int, tuple[np.ndarray, float]]) -> float:
+        """Run the trigger sequence of `group` now (one channel, or channels pulsing in
+        step); store each channel's arrays; return the duration."""
+        sources = {n: plans[n][0] for n in group}
+        period = plans[group[0]][1]
+        count = sources[group[0]].size
         t0 = time.monotonic() - self._clock_zero
-        rows = []
-        for k, value in enumerate(sources):
-            if ch.shape == "PULS":
-                v, i, hit = self._pulse_point(n, base, float(value), ch.pulse_width_s, period)
-                # the part of the aperture outside the pulse reads the base
-                start = ch.delay_s["ACQ"] - ch.pulse_delay_s
-                inside = min(ch.pulse_width_s, start + ch.aperture_s) - max(0.0, start)
-                fraction = min(1.0, max(0.0, inside / ch.aperture_s))
-                if fraction < 1.0:
-                    vb, ib, _ = self._solved()[n]
-                    v, i = fraction * v + (1 - fraction) * vb, fraction * i + (1 - fraction) * ib
-            else:
-                state.level = float(value)
-                try:
-                    v, i, hit = self._solved(duration_s=period)[n]
-                finally:
-                    state.level = base
-            v, i = self._noisy(ch, v, i)
-            stat = (STAT_CURRENT_SOURCE if ch.mode == "CURR" else 0) | (
-                STAT_COMPLIANCE if hit else 0)
-            rows.append((v, i, v / i if i != 0 else INVALID,
-                         t0 + k * period + ch.delay_s["ACQ"], stat, float(value)))
-        table = np.asarray(rows, dtype=float).reshape(-1, len(ELEMENTS))
-        ch.data = {e: table[:, j] for j, e in enumerate(ELEMENTS)}
-        self._publish(n)  # back at the immediate level (pulse base) after the sweep [verify]
-        return period * len(sources)
+        rows: dict[int, list[tuple[float, ...]]] = {n: [] for n in group}
+        for k in range(count):
+            readings = self._point(group, {n: float(sources[n][k]) for n in group}, period, k)
+            for n in group:
+                ch, r = self.channels[n], readings[n]
+                v, i = self._noisy(ch, r.voltage_v, r.current_a)
+                stat = (STAT_CURRENT_SOURCE if ch.mode == "CURR" else 0) | (
+                    STAT_COMPLIANCE if r.in_compliance else 0)
+                rows[n].append((v, i, v / i if i != 0 else INVALID,
+                                t0 + k * period + ch.delay_s["ACQ"], stat, sources[n][k]))
+        for n in group:
+            table = np.asarray(rows[n], dtype=float).reshape(-1, len(ELEMENTS))
+            self.channels[n].data = {e: table[:, j] for j, e in enumerate(ELEMENTS)}
+            self._publish(n)  # back at the immediate level (pulse base) after the sweep [verify]
+        return period * count
 
     def _initiate(self, args: list[str], _s: tuple[int, ...]) -> None:
+        """``:INIT (@1,2)`` starts the listed channels together [verify]: every check runs
+        before anything is sourced; channels pulsing with the same timing pulse in step."""
         numbers = self._channel_list(args)
         for n in numbers:
             self.channels[n].data = None
-        durations = [self._acquire(n) for n in numbers]
+        plans = {n: self._arm(n) for n in numbers}
+        durations = [self._acquire(group, plans) for group in self._groups(numbers, plans)]
         self.start_operation(max(durations))  # channels run in parallel
 
     def _abort(self) -> None:

@@ -14,7 +14,10 @@ node); list sweeps through the SMU trigger model (``smuX.trigger.source.listv({.
 ``trigger.measure.iv(smuX.nvbuffer1, smuX.nvbuffer2)``, ``trigger.initiate()``,
 ``waitcomplete()``, ``printbuffer(1, n, ...)``); pulsed sweeps with ``endpulse.action =
 SOURCE_IDLE`` and trigger timers setting period and width, after the 2600B manual's pulse
-examples [verify]. Buffer status bit 0x40 = compliance [verify].
+examples [verify]; two channels pulsed in step (`pulsed_iv_sweep`) after Keithley's
+``KE26XXB_Pulsed_Sweep_Dual.tsp`` example (tektronix/keithley on GitHub): timer 1 period,
+timer 2 measure delay, timer 3 width, shared by smua and smub, fixed ranges, ``autozero``
+once. Buffer status bit 0x40 = compliance [verify].
 
 Ratings (2636B data sheet): ±200 V; ±1.5 A DC up to ±20 V, ±100 mA above. Pulse width here
 ≥ 100 µs with the integration inside the pulse [verify].
@@ -38,6 +41,12 @@ MAX_CURRENT_A = 1.5
 HIGH_VOLTAGE_CURRENT_A = 0.1
 NPLC_RANGE = (0.001, 25.0)
 MIN_PULSE_WIDTH_S = 100e-6
+MIN_PULSE_OFF_S = 10e-6  # base time between pulses [verify]
+#: a measurement's time beyond its aperture; Keithley's dual-channel pulsed-sweep example
+#: starts it this much earlier so it ends inside the pulse [verify]
+MEASURE_OVERHEAD_S = 60e-6
+#: how far a channel may sit from the pulse base it is given (pulsed I-V) [verify resolution]
+BASE_TOLERANCE_V = 1e-3
 STATUS_COMPLIANCE = 0x40
 ASCII_PRECISION = 12
 
@@ -214,18 +223,9 @@ class Keithley2636B(SourceMeter):
             f"{smu}.source.levelv, {smu}.source.limiti", 2)
         self.set_aperture_s(channel, aperture_s)
         n = values.size
-        table = ", ".join(num(v) for v in values)
         setup = [f"{smu}.source.limiti = {num(current_limit_a)}",
                  f"{smu}.source.levelv = {num(pulse_base_v if pulsed else idle_v)}",
-                 f"{smu}.trigger.source.listv({{{table}}})",
-                 f"{smu}.trigger.source.limiti = {num(current_limit_a)}",
-                 f"{smu}.trigger.measure.action = {smu}.ENABLE",
-                 f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
-                 f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer2.clear()",
-                 f"{smu}.nvbuffer1.collectsourcevalues = 1",
-                 f"{smu}.nvbuffer1.collecttimestamps = 1",
-                 f"{smu}.trigger.count = {n}", f"{smu}.trigger.arm.count = 1",
-                 f"{smu}.trigger.source.action = {smu}.ENABLE",
+                 *_trigger_sweep(smu, values, current_limit_a),
                  f"{smu}.trigger.endsweep.action = {smu}.SOURCE_IDLE"]
         if pulsed:
             setup += [f"trigger.timer[1].delay = {num(period_s)}",
@@ -236,10 +236,12 @@ class Keithley2636B(SourceMeter):
                       "trigger.timer[2].count = 1", "trigger.timer[2].passthrough = false",
                       "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
                       f"{smu}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
+                      f"{smu}.trigger.measure.stimulus = 0",
                       f"{smu}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
                       f"{smu}.trigger.endpulse.action = {smu}.SOURCE_IDLE"]
         else:
             setup += [f"{smu}.trigger.source.stimulus = 0",
+                      f"{smu}.trigger.measure.stimulus = 0",
                       f"{smu}.trigger.endpulse.stimulus = 0",
                       f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD"]
         self._tsp(*setup)
@@ -247,17 +249,173 @@ class Keithley2636B(SourceMeter):
         self.session.write(f"{smu}.trigger.initiate()")
         self.session.opc(timeout_s=max(10.0, 5.0 * n * step_s))
         self.check_errors(f"{smu}.trigger.initiate()")
+        data = self._read_sweep(smu, n)
+        self._tsp(f"{smu}.source.limiti = {num(idle_limit_a)}",
+                  f"{smu}.source.levelv = {num(idle_v)}")
+        return _result(values, data)
+
+    def pulsed_iv_sweep(
+        self, gate_channel: int, drain_channel: int, gate_pulse_v: np.ndarray,
+        drain_pulse_v: np.ndarray, *, gate_base_v: float, drain_base_v: float,
+        gate_current_limit_a: float, drain_current_limit_a: float, pulse_width_s: float,
+        pulse_period_s: float, aperture_s: float | None = None,
+    ) -> tuple[SmuSweepResult, SmuSweepResult]:
+        """Synchronous pulsed sweeps on both SMUs (after Keithley's 2600B dual-channel
+        pulsed-sweep example): trigger timer 1 (period) is both channels' source stimulus,
+        timer 2 (width − aperture − measure overhead) their measure stimulus, timer 3 (width)
+        their end-pulse stimulus with ``endpulse.action = SOURCE_IDLE``, so each point is a
+        pulse from the idle level (the base, where each output must already sit as a voltage
+        source) to the listed level. The gate SMU is initiated first and waits; the drain
+        SMU's ARMED event starts timer 1, so both pulse together. Ranges are fixed for the
+        sweep; afterwards limits, ranges, NPLC and the idle levels are as before."""
+        plan = ((self._smu(gate_channel), gate_pulse_v, gate_current_limit_a, gate_base_v),
+                (self._smu(drain_channel), drain_pulse_v, drain_current_limit_a, drain_base_v))
+        if gate_channel == drain_channel:
+            raise ValueError(f"gate and drain are both on channel {gate_channel}")
+        levels = {smu: np.asarray(v, dtype=float).ravel() for smu, v, _, _ in plan}
+        points = levels[plan[0][0]].size
+        if points == 0 or levels[plan[1][0]].size != points:
+            raise ValueError(f"{points} gate levels and {levels[plan[1][0]].size} drain levels:"
+                             " the channels pulse in step, one (non-empty) pair per pulse")
+        for smu, _, limit, base in plan:
+            for v in (*levels[smu], base):
+                self._check_voltage(float(v), limit)
+        aperture = pulse_width_s / 2.0 if aperture_s is None else aperture_s
+        _check_pulse(pulse_width_s, pulse_period_s, aperture)
+        nplc = aperture * self._print_numbers("localnode.linefreq", 1)[0]
+        if not NPLC_RANGE[0] <= nplc <= NPLC_RANGE[1]:
+            raise ValueError(f"aperture {aperture} s is {nplc:g} NPLC, outside "
+                             f"{NPLC_RANGE[0]:g}–{NPLC_RANGE[1]:g}")
+        saved = {}
+        for smu, _, _, base in plan:
+            if not self._print_numbers(f"{smu}.source.output", 1)[0]:
+                raise RuntimeError(f"{smu} output is off: switch it on (safety kernel) first")
+            saved[smu] = self._print_numbers(", ".join(f"{smu}.{a}" for a in _SAVED), len(_SAVED))
+            func, level = saved[smu][:2]
+            if func != 1 or abs(level - base) > BASE_TOLERANCE_V:
+                raise RuntimeError(f"{smu} is not a voltage source at its {base:g} V base "
+                                   f"(levelv {level:g}): bias the quiescent point first")
+        timers = [f"trigger.timer[1].delay = {num(pulse_period_s)}",
+                  f"trigger.timer[1].count = {max(points - 1, 1)}",
+                  "trigger.timer[1].passthrough = true",
+                  f"trigger.timer[1].stimulus = {plan[1][0]}.trigger.ARMED_EVENT_ID",
+                  f"trigger.timer[2].delay = {num(pulse_width_s - aperture - MEASURE_OVERHEAD_S)}",
+                  f"trigger.timer[3].delay = {num(pulse_width_s)}"]
+        for t in (2, 3):
+            timers += [f"trigger.timer[{t}].count = 1", f"trigger.timer[{t}].passthrough = false",
+                       f"trigger.timer[{t}].stimulus = trigger.timer[1].EVENT_ID"]
+        try:
+            self._tsp(*timers)
+            for smu, _, limit, base in plan:
+                self._tsp(*_pulse_channel_setup(smu, levels[smu], limit, base, nplc,
+                                                max(limit, saved[smu][2])))
+            for smu, *_ in plan:
+                self.session.write(f"{smu}.trigger.initiate()")
+            self.session.opc(timeout_s=max(10.0, 5.0 * points * pulse_period_s))
+            self.check_errors("smua/smub.trigger.initiate()")
+            gate, drain = (_result(levels[smu], self._read_sweep(smu, points))
+                           for smu, *_ in plan)
+        except BaseException:
+            for smu, *_ in plan:  # neither SMU may stay armed, waiting for timer events
+                self.session.write(f"{smu}.abort()")  # [verify] ends overlapped operations
+            raise
+        finally:
+            self._restore_all([(smu, saved[smu]) for smu, *_ in reversed(plan)])
+        return gate, drain
+
+    def _restore_all(self, channels: list[tuple[str, list[float]]]) -> None:
+        """Each SMU back to the settings `_SAVED` read (each tried even if one failed)."""
+        failure: Exception | None = None
+        for smu, values in channels:
+            before = dict(zip(_SAVED, values, strict=True))
+            statements = [f"{smu}.source.limiti = {num(before['source.limiti'])}"]
+            for fixed, auto in (("source.rangev", "source.autorangev"),
+                                ("measure.rangei", "measure.autorangei")):
+                statements.append(f"{smu}.{auto} = {smu}.AUTORANGE_ON" if before[auto]
+                                  else f"{smu}.{fixed} = {num(before[fixed])}")
+            statements += [f"{smu}.{a} = {num(before[a])}"
+                           for a in ("measure.autozero", "measure.nplc", "measure.delay")]
+            try:
+                self._tsp(*statements)
+            except Exception as exc:  # noqa: BLE001 - the other SMU must still be restored
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _read_sweep(self, smu: str, n: int) -> np.ndarray:
+        """Rows of (I, V, source value, timestamp, status) from the channel's nvbuffers."""
         buf = f"{smu}.nvbuffer1"
         command = (f"printbuffer(1, {n}, {buf}.readings, {smu}.nvbuffer2.readings, "
                    f"{buf}.sourcevalues, {buf}.timestamps, {buf}.statuses)")
         reply = self.session.query(command)
         try:
-            data = np.asarray([float(f) for f in reply.split(",")]).reshape(n, 5)
+            return np.asarray([float(f) for f in reply.split(",")]).reshape(n, 5)
         except ValueError:
             raise UnexpectedResponse(reply[:200], command, f"{5 * n} numbers") from None
-        self._tsp(f"{smu}.source.limiti = {num(idle_limit_a)}",
-                  f"{smu}.source.levelv = {num(idle_v)}")
-        return SmuSweepResult(
-            source_values=values, voltage_v=data[:, 1], current_a=data[:, 0],
-            time_s=data[:, 3],
-            in_compliance=(data[:, 4].astype(int) & STATUS_COMPLIANCE) != 0)
+
+
+#: settings a pulsed I-V sweep reads before it changes them: function and idle level (checked
+#: against the base), then what it restores afterwards (a range only if its autorange was off)
+_SAVED = ("source.func", "source.levelv", "source.limiti", "source.rangev",
+          "source.autorangev", "measure.rangei", "measure.autorangei", "measure.autozero",
+          "measure.nplc", "measure.delay")
+
+
+def _check_pulse(width_s: float, period_s: float, aperture_s: float) -> None:
+    """The 2636B pulse timing: width ≥ MIN_PULSE_WIDTH_S, the aperture and the measurement
+    overhead inside the pulse, some base time in every period."""
+    if width_s < MIN_PULSE_WIDTH_S:
+        raise ValueError(f"pulse width {width_s} s is below the 2636B's "
+                         f"{MIN_PULSE_WIDTH_S * 1e6:g} µs minimum")
+    if aperture_s + MEASURE_OVERHEAD_S > width_s:
+        raise ValueError(f"aperture {aperture_s} s plus {MEASURE_OVERHEAD_S * 1e6:g} µs "
+                         f"measurement overhead does not fit in a {width_s} s pulse")
+    if period_s < width_s + MIN_PULSE_OFF_S:
+        raise ValueError(f"pulse period {period_s} s leaves no base time after a "
+                         f"{width_s} s pulse")
+
+
+def _trigger_sweep(smu: str, values: np.ndarray, current_limit_a: float) -> list[str]:
+    """The list, its limit and the measurement (I into nvbuffer1, V into nvbuffer2, with
+    source values and timestamps) of one trigger-model sweep of `values`."""
+    table = ", ".join(num(v) for v in values)
+    return [f"{smu}.trigger.source.listv({{{table}}})",
+            f"{smu}.trigger.source.limiti = {num(current_limit_a)}",
+            f"{smu}.trigger.measure.action = {smu}.ENABLE",
+            f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
+            f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer2.clear()",
+            f"{smu}.nvbuffer1.collectsourcevalues = 1",
+            f"{smu}.nvbuffer1.collecttimestamps = 1",
+            f"{smu}.trigger.count = {values.size}", f"{smu}.trigger.arm.count = 1",
+            f"{smu}.trigger.source.action = {smu}.ENABLE"]
+
+
+def _pulse_channel_setup(smu: str, values: np.ndarray, limit_a: float, base_v: float,
+                         nplc: float, range_a: float) -> list[str]:
+    """One SMU of a synchronous pulsed sweep: fixed ranges (source: the largest level;
+    measure: the larger of the pulse and the DC limit, so neither exceeds it [verify]),
+    autozero once, no measure delay (timer 2 places the measurement), the base as idle
+    level, timers 1/2/3 as source/measure/end-pulse stimuli."""
+    top = max(abs(base_v), float(np.max(np.abs(values))))
+    return [f"{smu}.source.autorangev = {smu}.AUTORANGE_OFF",
+            f"{smu}.source.rangev = {num(top)}",
+            f"{smu}.measure.autorangei = {smu}.AUTORANGE_OFF",
+            f"{smu}.measure.rangei = {num(range_a)}",
+            f"{smu}.measure.autozero = {smu}.AUTOZERO_ONCE",
+            f"{smu}.measure.nplc = {num(nplc)}", f"{smu}.measure.delay = 0",
+            f"{smu}.source.levelv = {num(base_v)}",
+            *_trigger_sweep(smu, values, limit_a),
+            f"{smu}.trigger.arm.stimulus = 0",
+            f"{smu}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
+            f"{smu}.trigger.measure.stimulus = trigger.timer[2].EVENT_ID",
+            f"{smu}.trigger.endpulse.stimulus = trigger.timer[3].EVENT_ID",
+            f"{smu}.trigger.endpulse.action = {smu}.SOURCE_IDLE",
+            f"{smu}.trigger.endsweep.action = {smu}.SOURCE_IDLE"]
+
+
+def _result(values: np.ndarray, data: np.ndarray) -> SmuSweepResult:
+    """A sweep result from `_read_sweep` rows; times from the first point."""
+    return SmuSweepResult(
+        source_values=values, voltage_v=data[:, 1], current_a=data[:, 0],
+        time_s=data[:, 3] - data[0, 3],
+        in_compliance=(data[:, 4].astype(int) & STATUS_COMPLIANCE) != 0)

@@ -18,11 +18,15 @@ from typing import Any, Protocol
 
 from benchbot.limits import MetricResult
 from benchbot.measurements import (
+    breakdown,
     harmonics,
+    leakage,
     modulated_sweep,
     network_paths,
     noise_figure,
+    output_family,
     power_sweep,
+    pulsed_iv,
     s_parameters,
     transfer_curve,
     two_tone,
@@ -74,3 +78,7 @@ register("s_parameters", s_parameters)
 register("network_paths", network_paths)
 register("noise_figure", noise_figure)
 register("transfer_curve", transfer_curve)
+register("output_family", output_family)
+register("leakage", leakage)
+register("off_state_breakdown", breakdown)
+register("pulsed_iv", pulsed_iv)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from benchbot.plots import modulated, network, noise_figure, power_sweep, spectrum
+from benchbot.plots import (
+    iv_record,
+    modulated,
+    network,
+    noise_figure,
+    power_sweep,
+    spectrum,
+)
 from benchbot.plots.data import RecordData, StepData, load_record
 from benchbot.plots.style import save
 from benchbot.results.format import PARTIAL_SUFFIX, safe_name
@@ -21,6 +28,11 @@ FIGURES_BY_KIND: dict[str, tuple[FigureMaker, ...]] = {
     network.KIND_S_PARAMETERS: (network.s_parameter_figures,),
     network.KIND_NETWORK_PATHS: (network.network_paths_figures,),
     noise_figure.KIND: (noise_figure.figures,),
+    iv_record.KIND_TRANSFER: (iv_record.transfer_figures,),
+    iv_record.KIND_OUTPUT: (iv_record.output_family_figures,),
+    iv_record.KIND_LEAKAGE: (iv_record.leakage_figures,),
+    iv_record.KIND_BREAKDOWN: (iv_record.breakdown_figures,),
+    iv_record.KIND_PULSED: (iv_record.pulsed_iv_figures,),
 }
 
 

@@ -67,6 +67,8 @@ def verdict_text(verdict: Verdict) -> str:
 def _fmt(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    if value != 0 and abs(value) < 10.0 ** -digits:  # leakage currents: never "0.00"
+        return f"{value:.3g}"
     return f"{value:.{digits}f}"
 
 

@@ -57,6 +57,10 @@ class TransistorSOA(PlanModel):
         if not self.min_gate_voltage_v < self.max_gate_voltage_v:
             raise ValueError(f"min_gate_voltage_v {self.min_gate_voltage_v} V must be below "
                              f"max_gate_voltage_v {self.max_gate_voltage_v} V")
+        if not self.min_gate_voltage_v <= 0.0 <= self.max_gate_voltage_v:
+            raise ValueError("the gate range must include 0 V: the power-down releases the gate "
+                             f"at 0 V (min_gate_voltage_v {self.min_gate_voltage_v} V, "
+                             f"max_gate_voltage_v {self.max_gate_voltage_v} V)")
         if not (self.min_gate_voltage_v <= self.pinch_off_gate_voltage_v
                 <= self.max_gate_voltage_v):
             raise ValueError(f"pinch_off_gate_voltage_v {self.pinch_off_gate_voltage_v} V is "

@@ -275,6 +275,10 @@ class PulsedIvStep(HemtStep):
                              "drain_voltage_v")
         return self
 
+    def total_points(self) -> int:
+        """Pulses (the quiescent points themselves are not progress points)."""
+        return len(self.quiescent_points()) * len(self.pulse_grid())
+
     def quiescent_points(self) -> list[QuiescentPoint]:
         """The reference first, then the stress points (the order they are measured in)."""
         return [self.reference, *self.stress_points]

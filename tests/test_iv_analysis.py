@@ -293,3 +293,17 @@ def test_shape_mismatch_raises() -> None:
 def test_as_dict_is_plain() -> None:
     d = iv.on_resistance([0.0, 0.1], [0.0, 0.05], 1.0).as_dict()
     assert d["value"] == pytest.approx(2.0) and d["unit"] == "Ω" and d["per_mm_unit"] == "Ω·mm"
+
+
+def test_breakdown_closed_by_a_compliance_point_read_at_the_limit() -> None:
+    """A drain source in compliance reads the device where Id = limit: with coarse steps the
+    criterion is found between the last point below it and that clamped point."""
+    bv, slope_v, limit_a = 148.0, 8.0, 1.2e-3
+    vds = np.arange(0.0, 160.0, 5.0)
+    true_i = 1e-3 * np.exp((vds - bv) / slope_v)
+    flags = true_i > limit_a
+    read_v = np.where(flags, bv + slope_v * np.log(limit_a / 1e-3), vds)
+    read_i = np.where(flags, limit_a, true_i)
+    e = iv.breakdown_voltage(read_v, read_i, 1.0, compliance=flags)
+    assert e.value == pytest.approx(bv, abs=1e-6)  # exact: Id is exponential in Vds here
+    assert "compliance point" in e.method

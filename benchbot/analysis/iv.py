@@ -358,9 +358,11 @@ def breakdown_voltage(vds_v: ArrayLike, id_a: ArrayLike, gate_width_mm: float | 
                       criterion_a_per_mm: float = BV_CRITERION_A_PER_MM,
                       vgs_v: float | None = None, compliance: ArrayLike | None = None
                       ) -> Extraction:
-    """Off-state BVds: Vds where Id first reaches the criterion (log-linear interpolation). If
-    the sweep hit compliance before a measured point reached the criterion, BV is NaN and `at`
-    brackets it (`bv_above_v`, `bv_at_most_v`): set the compliance above the criterion."""
+    """Off-state BVds: Vds where Id first reaches the criterion (log-linear interpolation). A
+    compliance point whose read-back current is at or above the criterion closes the bracket
+    (the SMU read the device at Id = limit); otherwise, if the sweep hit compliance before a
+    measured point reached the criterion, BV is NaN and `at` brackets it (`bv_above_v`,
+    `bv_at_most_v`): set the compliance above the criterion."""
     xa, ya, keep, note = _arrays(vds_v, id_a, compliance)
     level = _criterion_a(criterion_a_per_mm, gate_width_mm)
     gate = f" at Vgs = {vgs_v:g} V" if vgs_v is not None else ""
@@ -383,6 +385,15 @@ def breakdown_voltage(vds_v: ArrayLike, id_a: ArrayLike, gate_width_mm: float | 
         value = _crossing(xs[[prev[-1], k]], ys[[prev[-1], k]], level, log=True)
         return Extraction("bv", value, "V", method, at=at)
     usable = np.nonzero(ks[:first_flag])[0]
+    if (first_flag < xs.size and usable.size and np.isfinite(ys[first_flag])
+            and ys[first_flag] >= level):
+        # a voltage source in compliance backs off to where Id equals its limit: the read-back
+        # (V, I) is still a point of the device's curve, above the criterion
+        pair = [int(usable[-1]), first_flag]
+        value = _crossing(xs[pair], ys[pair], level, log=True)
+        return Extraction("bv", value, "V", method + "; the criterion lies between the last "
+                          "point below it and the compliance point (read back at Id = limit)",
+                          at=at)
     if first_flag < xs.size:
         at["bv_at_most_v"] = float(xs[first_flag])
         if usable.size:

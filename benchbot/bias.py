@@ -15,10 +15,12 @@ voltage without a pinched-off gate destroys it in microseconds):
   raises without powering down so that the RF step turns its source off first);
 - sweeps: gate (transfer), drain (output, leakage; breakdown with its own compliance as the
   stop), pulsed I-V from a quiescent point (gate and drain pulsed in step on one SMU);
-- power-down (:func:`benchbot.power_down.power_down_sequence`): drain ramped to 0 V, Id ≈ 0 confirmed, drain off,
-  gate to pinch-off, 0 V, gate off; every step attempted even if an earlier one failed, and
-  the gate is released only once the drain is confirmed off (otherwise it is held at
-  pinch-off: the safe state of a D-mode device with unknown drain);
+- power-down (:func:`benchbot.power_down.power_down_sequence`): drain ramped to 0 V, Id ≈ 0
+  confirmed, drain off, gate to pinch-off, 0 V, gate off; every step attempted even if an
+  earlier one failed, and the gate is released only once the drain is confirmed off
+  (otherwise it is held at pinch-off: the safe state of a D-mode device with unknown drain);
+- the drain may be a DC supply channel (:class:`instruments.supply_source.SupplyAsSourceMeter`:
+  its constant-current mode is the drain compliance); the gate is always an SMU;
 - leaving the ``with`` block for any reason (exception, Ctrl-C, normal end) powers down, and
   Ctrl-C during the power-down is deferred until it is finished;
 - a :class:`benchbot.watchdog.Watchdog` process powers down with its own sessions if this
@@ -46,6 +48,7 @@ from benchbot.power_down import (
 )
 from benchbot.watchdog import SmuEndpoint, Watchdog, WatchdogSpec
 from instruments.interfaces import SmuReading, SmuSweepResult, SourceMeter
+from instruments.supply_source import SupplyAsSourceMeter
 
 _log = logging.getLogger(__name__)
 
@@ -122,10 +125,13 @@ class PulsedSweep:
 
 def smu_endpoint(smu: SourceMeter, channel: int) -> SmuEndpoint:
     """How a second process reaches ``smu``: its session's resource and the registry name of
-    its driver class (the one whose model suffix matches the identity)."""
+    its driver class (the one whose model suffix matches the identity). A DC supply driving the
+    drain through :class:`SupplyAsSourceMeter` is named by its supply driver (the watchdog
+    wraps its own session of it again)."""
     from instruments.registry import DRIVERS
 
-    target = f"{type(smu).__module__}:{type(smu).__name__}"
+    instrument = smu.supply if isinstance(smu, SupplyAsSourceMeter) else smu
+    target = f"{type(instrument).__module__}:{type(instrument).__name__}"
     names = [name for name, path in DRIVERS.items() if path == target]
     if not names:
         raise LookupError(f"{target} is not in the driver registry")

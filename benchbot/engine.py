@@ -30,6 +30,7 @@ from instruments.interfaces import (
     SourceMeter,
     VectorNetworkAnalyzer,
 )
+from instruments.supply_source import SupplyAsSourceMeter
 
 
 class RunAborted(Exception):
@@ -170,13 +171,20 @@ class Engine:
     def _bias_kernel(self) -> BiasKernel | None:
         """The kernel on the plan's gate and drain SMU channels (nothing is switched here: the
         steps power up through it); its events go to the record, the watchdog's log next to
-        the record."""
+        the record. A drain on a DC supply channel is driven through SupplyAsSourceMeter (RF
+        bias at 20-28 V and 0.1-1 A); the gate must be an SMU."""
         terminals = self.plan.conditions.bias
         soa = self.plan.dut.safe_operating_area.transistor
         if terminals is None or soa is None:
             return None
+        if isinstance(self.instruments[terminals.gate.role], DCSupply):
+            raise TypeError(f"conditions.bias.gate.role {terminals.gate.role!r} is a DC supply: "
+                            "the gate needs an SMU (a supply cannot source the negative "
+                            "pinch-off voltage of a depletion-mode HEMT)")
         gate = self._role(terminals.gate.role, SourceMeter)
-        drain = self._role(terminals.drain.role, SourceMeter)
+        drain_instrument = self.instruments[terminals.drain.role]
+        drain = (SupplyAsSourceMeter(drain_instrument) if isinstance(drain_instrument, DCSupply)
+                 else self._role(terminals.drain.role, SourceMeter))
         log_path = self.record.final_path.with_suffix(".watchdog.log")
 
         def log(text: str) -> None:
@@ -241,16 +249,19 @@ class Engine:
         """RF off on every generator (and its modulation/ARB) and every VNA source, then the
         transistor's bias power-down by the kernel (§2.6 order), then the DUT's control
         interface (RFFE VIO) off, then every DUT supply and SMU off; each attempted regardless.
-        SMUs the kernel could not bring down are left to it (a gate held at pinch-off)."""
+        SMUs (and a drain supply) the kernel could not bring down are left to it (a gate held
+        at pinch-off)."""
         rf = self._all(SignalGenerator) + self._all(VectorNetworkAnalyzer)
         self._switch_off(rf)
-        kernel_smus = self._bias_power_down()
-        self._switch_off(self._all(RffeController) + self._all(DCSupply)
-                         + [s for s in self._all(SourceMeter) if s not in kernel_smus])
+        kernel_owned = self._bias_power_down()
+        self._switch_off(self._all(RffeController)
+                         + [s for s in self._all(DCSupply) if s not in kernel_owned]
+                         + [s for s in self._all(SourceMeter) if s not in kernel_owned])
 
     def _bias_power_down(self) -> list[Instrument]:
-        """Power the transistor down through the kernel; returns the SMUs it owns when the
-        power-down did not end safe (the generic switch-off must not touch them)."""
+        """Power the transistor down through the kernel; returns the instruments it owns (the
+        SMUs, a drain supply itself rather than its adapter) when the power-down did not end
+        safe (the generic switch-off must not touch them)."""
         kernel = self.kernel
         if kernel is None:
             return []
@@ -263,7 +274,8 @@ class Engine:
             return []
         self.record.add_event("error", "safe state FAILED: transistor power-down incomplete: "
                               + "; ".join(report.lines()))
-        return [kernel.gate, kernel.drain]
+        return [s.supply if isinstance(s, SupplyAsSourceMeter) else s
+                for s in (kernel.gate, kernel.drain)]
 
     def _switch_off(self, order: list[Any]) -> None:
         for instrument in order:

@@ -38,7 +38,8 @@ CONNECT_RETRY_S = 5.0
 @dataclass(frozen=True)
 class SmuEndpoint:
     """Where the watchdog reaches one terminal's SMU on its own: driver name (the registry's,
-    e.g. ``keysight.b2902a``), VISA resource string and channel."""
+    e.g. ``keysight.b2902a``; a DC supply's, e.g. ``keysight.e36312a``, for a drain on a supply
+    channel), VISA resource string and channel."""
 
     driver: str
     resource: str
@@ -160,12 +161,17 @@ def _child_logger(spec: WatchdogSpec) -> Any:
 
 
 def _connect(endpoint: SmuEndpoint, log: Any) -> Any:
+    """The endpoint's driver on a session of its own; a DC supply (a drain on a supply
+    channel) wrapped as a source-measure channel, as the kernel drove it."""
+    from instruments.interfaces import DCSupply
     from instruments.registry import connect
+    from instruments.supply_source import SupplyAsSourceMeter
 
     deadline = time.monotonic() + CONNECT_RETRY_S
     while True:
         try:
-            return connect(endpoint.driver, endpoint.resource, endpoint.visa_library)
+            driver = connect(endpoint.driver, endpoint.resource, endpoint.visa_library)
+            return SupplyAsSourceMeter(driver) if isinstance(driver, DCSupply) else driver
         except Exception as exc:  # noqa: BLE001 - retried, then reported
             if time.monotonic() > deadline:
                 log(f"cannot open {endpoint.driver} at {endpoint.resource}: {exc}")

@@ -342,6 +342,12 @@ class DCSupply(Instrument):
     @abstractmethod
     def measure_current_a(self, channel: int) -> float: ...
 
+    @abstractmethod
+    def in_current_limit(self, channel: int) -> bool:
+        """Whether ``channel`` is in constant-current mode: the load would draw more than the
+        current limit, so the supply holds the limit and its voltage sags below the set point
+        (the supply's compliance). False with the output off."""
+
     def make_safe(self) -> None:
         for channel in self.channels:
             self.set_output(channel, False)

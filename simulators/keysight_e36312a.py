@@ -6,13 +6,22 @@ Command forms: pymeasure `keysight/keysightE36312A.py` (`VOLT %g, (@ch)`, `CURR`
 `VOLTage:PROTection`, `CURRent:PROTection:STATe`, `OUTPut:PROTection:CLEar`). CV/CC reporting
 follows the E364xA/E3631A `STAT:QUES:INST:ISUM<n>:COND?` convention (1 = CC, 2 = CV, 0 = off);
 that it is identical on the E36300 series is [verify].
+
+Loads: a channel named in `simulation.wiring` (e.g. `drain: {role: dc_supply, channel: 2}`)
+drives that terminal of the simulated GaN HEMT. Its programme is published as an SMU channel
+state in `bench.smu[(role, ch)]` (mode "VOLT", level = set voltage, limit = current limit,
+output on/off) and its operating point is read back through `simulators.hemt_bench.solve`:
+the SMU model's compliance is the supply's CV/CC crossover (in CC the voltage sags until the
+device draws exactly the limit; the supply reports CC). Every other channel is loaded by the
+bench's PA model (`VirtualBench.channel`), as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from simulators.bench import SupplyState, VirtualBench
+from simulators import hemt_bench
+from simulators.bench import ChannelReading, SmuChannelState, SupplyState, VirtualBench
 from simulators.scpi_core import (
     ScpiDevice,
     ScpiError,
@@ -42,6 +51,13 @@ class KeysightE36312A(ScpiDevice):
         super().__init__(bench if bench is not None else VirtualBench(), role, model)
         self.bench: VirtualBench
         self.selected = 1
+        #: channels wired to a HEMT terminal (`bench.wiring`): solved by simulators.hemt_bench
+        self.wired: tuple[int, ...] = tuple(sorted(
+            ch for role_, ch in self.bench.wiring.values() if role_ == self.role))
+        for ch in self.wired:
+            if ch not in RATINGS:
+                raise ValueError(f"wiring names {self.role} channel {ch}; the E36312A has "
+                                 f"channels {sorted(RATINGS)}")
         c = self.command
         c("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]", set=self._set_voltage,
           query=self._query_voltage)
@@ -91,7 +107,7 @@ class KeysightE36312A(ScpiDevice):
             st.ocp_enabled[ch] = False
         st.tripped.clear()
         self.selected = 1
-        self.bench.update()
+        self._changed()
 
     # ------------------------------------------------------------------ channel plumbing
     def _split(self, args: list[str]) -> tuple[list[str], list[int]]:
@@ -111,7 +127,64 @@ class KeysightE36312A(ScpiDevice):
         return ",".join(fn(ch) for ch in channels)
 
     def _output_on(self, ch: int) -> bool:
-        return self.bench.channel(ch).mode != "OFF"
+        if ch in self.wired and not self.state.ocp_enabled.get(ch):
+            return bool(self.state.outputs.get(ch))  # no OCP: nothing but a command switches it
+        return self._reading(ch).mode != "OFF"
+
+    # ------------------------------------------------------------------ loads
+    def _changed(self) -> None:
+        """After a state change: a wired channel's new programme is judged by the device model
+        at once (as an SMU's is), then the bench re-evaluates its consequences."""
+        if self.wired:
+            self._wired_readings()
+        self.bench.update()
+
+    def _publish(self) -> None:
+        """Write each wired channel's programme into `bench.smu` (a supply output is a voltage
+        source whose current is clamped at the limit). The state objects are mutated in place,
+        never replaced: whoever holds them (a test's recorder) sees every change."""
+        st = self.state
+        for ch in self.wired:
+            state = self.bench.smu.setdefault((self.role, ch), SmuChannelState())
+            state.mode = "VOLT"
+            state.level = st.voltage_set[ch]
+            state.limit = st.current_limit[ch]
+            state.output_on = bool(st.outputs.get(ch, False))
+
+    def _wired_readings(self) -> dict[int, ChannelReading]:
+        """Operating point of every wired channel from the device model. With over-current
+        protection on, a channel found in CC trips (output off, "OC") and the device is solved
+        again without it."""
+        with self.bench.lock:
+            self._publish()
+            solved = hemt_bench.solve(self.bench)
+            st = self.state
+            trips = [ch for ch in self.wired if st.outputs.get(ch) and st.ocp_enabled.get(ch)
+                     and solved[(self.role, ch)].in_compliance]
+            for ch in trips:
+                st.outputs[ch] = False
+                st.tripped[ch] = "OC"
+                self.bench.log_event(self.role, f"CH{ch} over-current protection tripped "
+                                                f"({st.current_limit[ch]:.4g} A reached)")
+            if trips:
+                self._publish()
+                solved = hemt_bench.solve(self.bench)
+            out = {}
+            for ch in self.wired:
+                r = solved[(self.role, ch)]
+                if not st.outputs.get(ch):
+                    out[ch] = ChannelReading(0.0, 0.0, "OFF")
+                else:
+                    out[ch] = ChannelReading(r.voltage_v, r.current_a,
+                                             "CC" if r.in_compliance else "CV")
+            return out
+
+    def _reading(self, ch: int) -> ChannelReading:
+        """Operating point of channel `ch`: the HEMT model for a wired channel, the bench's
+        PA load otherwise."""
+        if ch in self.wired:
+            return self._wired_readings()[ch]
+        return self.bench.channel(ch)
 
     def _level(self, arg: str, ch: int, kind: str) -> float:
         v_max, i_max = RATINGS[ch]
@@ -128,7 +201,7 @@ class KeysightE36312A(ScpiDevice):
             self.state.voltage_set[ch] = v
             self.bench.log_event(self.role, f"CH{ch} voltage {v:.4g} V")
             self._check_ovp(ch)
-        self.bench.update()
+        self._changed()
 
     def _set_current(self, args: list[str], _s: tuple[int, ...]) -> None:
         params, channels = self._split(args)
@@ -138,7 +211,7 @@ class KeysightE36312A(ScpiDevice):
             i = self._level(params[0], ch, "A")
             self.state.current_limit[ch] = i
             self.bench.log_event(self.role, f"CH{ch} current limit {i:.4g} A")
-        self.bench.update()
+        self._changed()
 
     def _query_levels(self, args: list[str], table: dict[int, float], kind: str) -> str:
         params, channels = self._split(args)
@@ -164,6 +237,7 @@ class KeysightE36312A(ScpiDevice):
             self.state.ovp_level[ch] = parse_number(params[0], "V", minimum=0.0, maximum=hi,
                                                     default=hi)
             self._check_ovp(ch)
+        self._changed()  # a trip switches an output off
 
     def _query_ovp(self, args: list[str], _s: tuple[int, ...]) -> str:
         params, channels = self._split(args)
@@ -184,7 +258,7 @@ class KeysightE36312A(ScpiDevice):
             raise ScpiError(-109 if not params else -108)
         for ch in channels:
             self.state.ocp_enabled[ch] = parse_bool(params[0])
-        self.bench.update()
+        self._changed()
 
     def _clear_protection(self, args: list[str], _s: tuple[int, ...]) -> None:
         _, channels = self._split(args)
@@ -205,16 +279,16 @@ class KeysightE36312A(ScpiDevice):
                 self.bench.log_event(self.role, f"CH{ch} output {'ON' if on else 'OFF'}")
             self.state.outputs[ch] = on
             self._check_ovp(ch)
-        self.bench.update()
+        self._changed()
 
     # ------------------------------------------------------------------ measurements
     def _measure_voltage(self, ch: int) -> str:
-        reading = self.bench.channel(ch)
+        reading = self._reading(ch)
         v = reading.voltage_v + self.rng.normal(0.0, VOLTAGE_NOISE_V)
         return format_float(v if reading.mode != "OFF" else abs(v) * 0.01)
 
     def _measure_current(self, ch: int) -> str:
-        reading = self.bench.channel(ch)
+        reading = self._reading(ch)
         if reading.mode == "OFF":
             return format_float(0.0)
         return format_float(reading.current_a + self.rng.normal(0.0, CURRENT_NOISE_A))
@@ -223,12 +297,12 @@ class KeysightE36312A(ScpiDevice):
         ch = suffixes[0]
         if ch not in RATINGS:
             raise ScpiError(-113)
-        mode = self.bench.channel(ch).mode
+        mode = self._reading(ch).mode
         return {"OFF": "0", "CC": "1", "CV": "2"}[mode]
 
     def questionable_status(self) -> int:
         """QUES summary: bit 13 (ISUM) when any output is in CC or a protection tripped."""
-        cc = any(self.bench.channel(ch).mode == "CC" for ch in RATINGS)
+        cc = any(self._reading(ch).mode == "CC" for ch in RATINGS)
         return (1 << 13) if cc or self.state.tripped else 0
 
     # ------------------------------------------------------------------ selection, APPLy
@@ -256,7 +330,7 @@ class KeysightE36312A(ScpiDevice):
         self.state.current_limit[ch] = i
         self.bench.log_event(self.role, f"CH{ch} APPLy {v:.4g} V, {i:.4g} A")
         self._check_ovp(ch)
-        self.bench.update()
+        self._changed()
 
     def _query_apply(self, args: list[str], _s: tuple[int, ...]) -> str:
         ch = self._apply_channel(args[0]) if args else self.selected

@@ -7,13 +7,14 @@ Command forms (E36300 Series Programming Guide; pymeasure ``keysightE36312A.py``
 lists as ``(@1)``, ``(@1:3)``:
 ``[SOURce:]VOLTage <V>,(@n)``, ``[SOURce:]CURRent <A>,(@n)``, ``OUTPut[:STATe] ON|OFF,(@list)``,
 ``OUTPut[:STATe]? (@n)`` → ``0|1``, ``MEASure[:SCALar]:VOLTage[:DC]? (@n)``,
-``MEASure[:SCALar]:CURRent[:DC]? (@n)``.
+``MEASure[:SCALar]:CURRent[:DC]? (@n)``, ``STATus:QUEStionable:INSTrument:ISUMmary<n>:CONDition?``
+(CV/CC, see ``in_current_limit``). Over-current protection is never switched on here.
 """
 
 from __future__ import annotations
 
 from instruments.interfaces import DCSupply
-from instruments.keysight._common import KeysightCommon, num, on_off, parse_bool
+from instruments.keysight._common import KeysightCommon, num, on_off, parse_bool, parse_float
 
 #: channel → (max voltage V, max current A)
 RATINGS: dict[int, tuple[float, float]] = {1: (6.0, 5.0), 2: (25.0, 1.0), 3: (25.0, 1.0)}
@@ -67,6 +68,24 @@ class KeysightE36312A(KeysightCommon, DCSupply):
     def measure_current_a(self, channel: int) -> float:
         self._rating(channel)
         return self.session.query_float(f"MEAS:CURR? (@{channel})")
+
+    def in_current_limit(self, channel: int) -> bool:
+        """Constant-current mode of ``channel`` from ``STAT:QUES:INST:ISUM<n>:COND?``.
+
+        The condition register names the *unregulated* quantity: bit 0 set = the voltage is
+        not regulated (CC), bit 1 set = the current is not regulated (CV); 0 = output off,
+        3 = neither regulated (E364xA/E3631A user's guides; the same 0/1/2/3 answers are read
+        from real E36312A units by qolab's ``KeysightE3612A.getChanRegulation``). [verify]
+        against the E36300 Programming Guide, which also shows CV/CC in the Operation
+        Instrument Summary registers (``STAT:OPER:INST:ISUM<n>:COND?``, CV bit 8 / CC bit 10
+        as on the E36100 series). Any answer with bit 0 set counts as "in the limit": 3 (not
+        regulated at all) is then reported as a compliance, the reading a safety check must
+        act on.
+        """
+        self._rating(channel)
+        command = f"STAT:QUES:INST:ISUM{channel}:COND?"
+        condition = int(parse_float(self.session.query(command), command))
+        return bool(condition & 0b01)
 
     # -- read-backs ------------------------------------------------------------------------
 

@@ -38,7 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from benchbot.plan_bias import BiasPoint, BiasTerminals, TransistorSOA, soa_violations
+from benchbot.plan_bias import (
+    BiasPoint,
+    BiasTerminals,
+    TransistorSOA,
+    describe_point,
+    soa_violations,
+)
 from benchbot.power_down import (
     Log,
     PowerDownReport,
@@ -186,11 +192,40 @@ class BiasKernel:
         return self.vgs_v is not None
 
     def check(self, points: Sequence[BiasPoint | tuple[float, ...]]) -> None:
-        """Refuse (SoaViolation, nothing sent) unless every point is inside the SOA."""
+        """Refuse (SoaViolation, nothing sent) unless every point is inside the SOA and every
+        DC level with its limit is within what the gate and drain instruments can source."""
         problems = soa_violations(points, self.soa, self.terminals)
+        problems += self._range_problems(points)
         if problems:
             self.log("refused: " + " | ".join(problems))
             raise SoaViolation(problems)
+
+    def _point(self, vgs_v: float, vds_v: float) -> BiasPoint:
+        """A DC point under the drain compliance in force."""
+        return BiasPoint(vgs_v, vds_v, drain_current_limit_a=self.drain_current_limit_a)
+
+    def _range_problems(self, points: Sequence[BiasPoint | tuple[float, ...]]) -> list[str]:
+        """One message per terminal whose (level, limit) some DC point or pulse base puts
+        outside its instrument's DC ranges (in-pulse levels: the instrument's pulse ranges,
+        checked by its driver), the first offending point named."""
+        problems: list[str] = []
+        for name, smu, channel in (("gate", self.gate, self.gate_channel),
+                                   ("drain", self.drain, self.drain_channel)):
+            for index, raw in enumerate(points):
+                p = raw if isinstance(raw, BiasPoint) else BiasPoint(*raw)
+                pulsed = p.pulse_width_s is not None
+                vgs, vds = (p.base_vgs_v, p.base_vds_v) if pulsed else (p.vgs_v, p.vds_v)
+                level = vgs if name == "gate" else vds
+                limit = (self.terminals.gate_current_limit_a if name == "gate"
+                         else p.drain_current_limit_a or self.terminals.drain_current_limit_a)
+                capable = smu.max_current_limit_a(channel, level)
+                if limit > capable * (1 + 1e-9):
+                    problems.append(
+                        f"point {index} {describe_point(p)}: {name} limit {limit:g} A at "
+                        f"{level:g} V is beyond {smu.identity.model} channel {channel} "
+                        f"({capable:g} A there)")
+                    break
+        return problems
 
     def read(self) -> BiasReading:
         """Gate and drain read back, with Pdiss and the steady-state Tj estimate."""
@@ -287,7 +322,7 @@ class BiasKernel:
     # ------------------------------------------------------------------ sequences
     def power_up(self, vgs_v: float, vds_v: float) -> BiasReading:
         """§2.6 power-up to (vgs, vds); returns the read-back at the target."""
-        self.check([(vgs_v, vds_v)])
+        self.check([self._point(vgs_v, vds_v)])
         return self._power_up_checked(vgs_v, vds_v)
 
     def _power_up_checked(self, vgs_v: float, vds_v: float) -> BiasReading:
@@ -345,7 +380,7 @@ class BiasKernel:
 
     def set_point(self, vgs_v: float, vds_v: float) -> BiasReading:
         """SOA-check, then move to (vgs, vds) and judge the measured drain."""
-        self.check([(vgs_v, vds_v)])
+        self.check([self._point(vgs_v, vds_v)])
         if not self.biased:
             return self.power_up(vgs_v, vds_v)
         self._move(vgs_v, vds_v)
@@ -405,15 +440,16 @@ class BiasKernel:
                            drain_current_limit_a, off_state_test, on_point)
 
     def sweep_gate(self, vds_v: float, vgs_values_v: Sequence[float],
-                   compliance_stops: bool = False, on_point: PointCallback | None = None
-                   ) -> BiasSweep:
+                   compliance_stops: bool = False, on_point: PointCallback | None = None,
+                   drain_current_limit_a: float | None = None) -> BiasSweep:
         """Id-Vgs (transfer) at fixed Vds; as :meth:`sweep_drain`."""
         return self._sweep([(float(v), vds_v) for v in vgs_values_v], compliance_stops,
-                           on_point=on_point)
+                           drain_current_limit_a, on_point=on_point)
 
     def pulsed_sweep(self, quiescent: tuple[float, float], points: Sequence[tuple[float, float]],
                      pulse_width_s: float, pulse_period_s: float,
-                     aperture_s: float | None = None) -> PulsedSweep:
+                     aperture_s: float | None = None,
+                     drain_current_limit_a: float | None = None) -> PulsedSweep:
         """Pulsed I-V from the quiescent point Q = (Vgs,Q, Vds,Q) (reference §2.3): every
         pulse and Q itself SOA-checked first, the device biased at Q by the DC sequence, then
         gate and drain pulsed in step to each (Vgs, Vds) and back to Q; Q is judged after.
@@ -421,9 +457,11 @@ class BiasKernel:
         if self.gate is not self.drain:
             raise ValueError("pulsed I-V needs gate and drain on two channels of one SMU")
         q_vgs, q_vds = quiescent
-        self.check([(q_vgs, q_vds)] + [
-            BiasPoint(vgs, vds, pulse_width_s, pulse_period_s, base_vgs_v=q_vgs,
+        limit = drain_current_limit_a
+        self.check([BiasPoint(q_vgs, q_vds, drain_current_limit_a=limit)] + [
+            BiasPoint(vgs, vds, pulse_width_s, pulse_period_s, limit, base_vgs_v=q_vgs,
                       base_vds_v=q_vds) for vgs, vds in points])
+        self._use_drain_limit(limit)
         self.set_point(q_vgs, q_vds)
         t = self.terminals
         gate_v = np.array([p[0] for p in points], float)

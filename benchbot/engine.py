@@ -20,6 +20,7 @@ from benchbot.limits import MetricResult, Verdict
 from benchbot.measurements.base import BenchView
 from benchbot.measurements.registry import measurement_for
 from benchbot.plan import AnyStep, Plan
+from benchbot.plan_hemt import step_bias_points
 from benchbot.results.record import RunRecord
 from instruments.interfaces import (
     DCSupply,
@@ -148,7 +149,10 @@ class Engine:
                 )
 
     def _setup(self) -> None:
-        """Known state first: RF off; then each DUT supply limited before it is enabled."""
+        """The bias kernel first (every planned bias point against the gate and drain
+        instruments' ranges, before anything is switched); then known state: RF off; then
+        each DUT supply limited before it is enabled."""
+        self.kernel = self._bias_kernel()
         for instrument in self._all(SignalGenerator):
             instrument.set_rf_output(False)
             instrument.set_modulation(False)
@@ -166,7 +170,6 @@ class Engine:
                 "info", f"supply {setting.name} on: {setting.voltage_v} V, "
                 f"limit {setting.current_limit_a} A ({setting.role} ch{setting.channel})",
             )
-        self.kernel = self._bias_kernel()
 
     def _bias_kernel(self) -> BiasKernel | None:
         """The kernel on the plan's gate and drain SMU channels (nothing is switched here: the
@@ -190,8 +193,11 @@ class Engine:
         def log(text: str) -> None:
             self.record.add_event("info", f"bias: {text}")
 
-        return BiasKernel(gate, terminals.gate.channel, drain, terminals.drain.channel, soa,
-                          terminals, log=log, watchdog_log_path=str(log_path))
+        kernel = BiasKernel(gate, terminals.gate.channel, drain, terminals.drain.channel, soa,
+                            terminals, log=log, watchdog_log_path=str(log_path))
+        for step in self.plan.steps:  # the instruments' ranges, before any output goes on
+            kernel.check(step_bias_points(step))
+        return kernel
 
     def _run_step(self, index: int, step: AnyStep) -> Verdict:
         """Run one step by its kind's measurement (benchbot.measurements.registry)."""

@@ -124,7 +124,12 @@ PULSED_METRICS: dict[str, MetricSpec] = {
 
 class HemtStep(StepBase):
     """A step that biases the transistor through the kernel; ``bias_points`` is every point
-    it applies, in order, as the SOA check sees it."""
+    it applies, in order, as the SOA check sees it. ``drain_current_limit_a`` is this step's
+    drain compliance instead of ``conditions.bias``'s (e.g. low for high-voltage off-state
+    steps: an SMU's high-voltage range sources only ~0.1 A)."""
+
+    drain_current_limit_a: float | None = Field(
+        default=None, gt=0, description="this step's drain compliance (default: conditions.bias)")
 
     def bias_points(self) -> list[BiasPoint]:
         raise NotImplementedError
@@ -158,7 +163,8 @@ class TransferCurveStep(HemtStep):
         return self
 
     def bias_points(self) -> list[BiasPoint]:
-        return [BiasPoint(float(v), self.drain_voltage_v)
+        return [BiasPoint(float(v), self.drain_voltage_v,
+                          drain_current_limit_a=self.drain_current_limit_a)
                 for v in voltage_values(self.gate_voltage_v)]
 
 
@@ -185,7 +191,8 @@ class OutputFamilyStep(HemtStep):
 
     def bias_points(self) -> list[BiasPoint]:
         vds = voltage_values(self.drain_voltage_v)
-        return [BiasPoint(vgs, float(v)) for vgs in self.gate_voltages_v for v in vds]
+        return [BiasPoint(vgs, float(v), drain_current_limit_a=self.drain_current_limit_a)
+                for vgs in self.gate_voltages_v for v in vds]
 
 
 class LeakageStep(HemtStep):
@@ -203,7 +210,8 @@ class LeakageStep(HemtStep):
         return self
 
     def bias_points(self) -> list[BiasPoint]:
-        return [BiasPoint(self.gate_voltage_v, float(v))
+        return [BiasPoint(self.gate_voltage_v, float(v),
+                          drain_current_limit_a=self.drain_current_limit_a)
                 for v in voltage_values(self.drain_voltage_v)]
 
 
@@ -216,7 +224,7 @@ class BreakdownStep(HemtStep):
     gate_voltage_v: float
     drain_voltage_v: Voltages
     criterion_a_per_mm: float = Field(1e-3, gt=0)
-    drain_current_limit_a: float = Field(gt=0, description="the compliance stop")
+    drain_current_limit_a: float = Field(gt=0, description="the compliance stop (required)")
     limits: dict[metric_key(BREAKDOWN_METRICS, "off_state_breakdown"), Limit] = Field(
         default_factory=dict)
 
@@ -291,8 +299,10 @@ class PulsedIvStep(HemtStep):
     def bias_points(self) -> list[BiasPoint]:
         points = []
         for q in self.quiescent_points():
-            points.append(BiasPoint(q.gate_voltage_v, q.drain_voltage_v))
-            points += [BiasPoint(vgs, vds, self.pulse_width_s, self.pulse_period_s,
+            limit = self.drain_current_limit_a
+            points.append(BiasPoint(q.gate_voltage_v, q.drain_voltage_v,
+                                    drain_current_limit_a=limit))
+            points += [BiasPoint(vgs, vds, self.pulse_width_s, self.pulse_period_s, limit,
                                  base_vgs_v=q.gate_voltage_v, base_vds_v=q.drain_voltage_v)
                        for vgs, vds in self.pulse_grid()]
         return points
@@ -307,7 +317,7 @@ HEMT_STEP_TYPES: dict[str, type[HemtStep]] = {
 }
 
 
-def _step_bias_points(step: Any) -> list[BiasPoint]:
+def step_bias_points(step: Any) -> list[BiasPoint]:
     """The points a step biases the transistor at: a HEMT step's own, or an RF step's DC bias
     (``bias`` on a power sweep) as one point."""
     if isinstance(step, HemtStep):
@@ -324,13 +334,19 @@ def hemt_plan_problems(plan: Any) -> Problems:
     problems: Problems = []
     terminals = plan.conditions.bias
     soa = plan.dut.safe_operating_area.transistor
-    biased = [(i, s) for i, s in enumerate(plan.steps) if _step_bias_points(s)]
+    biased = [(i, s) for i, s in enumerate(plan.steps) if step_bias_points(s)]
     if terminals is not None:
+        supplies = {(s.role, s.channel): i for i, s in enumerate(plan.conditions.supplies)}
         for name in ("gate", "drain"):
-            role = getattr(terminals, name).role
-            if role not in plan.roles:
+            terminal = getattr(terminals, name)
+            if terminal.role not in plan.roles:
                 problems.append((("conditions", "bias", name, "role"),
-                                 f"role {role!r} is not in roles; add it", role))
+                                 f"role {terminal.role!r} is not in roles; add it", terminal.role))
+            if (terminal.role, terminal.channel) in supplies:
+                i = supplies[(terminal.role, terminal.channel)]
+                problems.append((("conditions", "supplies", i), f"{terminal.role} channel "
+                                 f"{terminal.channel} is the transistor's {name}: only the bias "
+                                 "kernel may switch it (remove it from supplies)", None))
     for i, step in biased:
         if terminals is None:
             problems.append((("steps", i), f"step {step.name!r} biases the transistor: it "
@@ -348,5 +364,5 @@ def hemt_plan_problems(plan: Any) -> Problems:
                              None))
         if terminals is not None and soa is not None:
             problems += [(("steps", i), f"outside the transistor SOA: {v}", None)
-                         for v in soa_violations(_step_bias_points(step), soa, terminals)]
+                         for v in soa_violations(step_bias_points(step), soa, terminals)]
     return problems

@@ -6,6 +6,7 @@ Measurements import only this module; they never see SCPI or a vendor's name.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Literal
@@ -324,6 +325,10 @@ class DCSupply(Instrument):
     #: channel numbers this model has (1-based, as printed on the front panel)
     channels: tuple[int, ...] = (1,)
 
+    def rating(self, channel: int) -> tuple[float, float]:
+        """(max voltage V, max current A) of ``channel``; (inf, inf): the driver does not say."""
+        return math.inf, math.inf
+
     @abstractmethod
     def set_voltage_v(self, channel: int, voltage_v: float) -> None: ...
 
@@ -532,6 +537,21 @@ class SourceMeter(Instrument):
         """Step ``channel`` through ``voltages_v`` (list sweep, one trigger per point) and
         measure V and I at each; with ``pulse_width_s`` each point is a pulse from
         ``pulse_base_v`` sampled inside the pulse. The other channels hold their levels."""
+
+    #: DC source ranges as (max |V|, max current limit A) pairs, lowest voltage first: a
+    #: channel sourcing |V| accepts a limit up to the first pair whose voltage covers it
+    dc_ranges: tuple[tuple[float, float], ...] = ()
+
+    def max_current_limit_a(self, channel: int, voltage_v: float) -> float:
+        """The largest DC current limit ``channel`` accepts while sourcing ``voltage_v`` (0
+        beyond its voltage range; inf when the model's ranges are not known). Checked for
+        every planned bias point before any output goes on."""
+        if not self.dc_ranges:
+            return math.inf
+        for v_max, i_max in self.dc_ranges:
+            if abs(voltage_v) <= v_max:
+                return i_max
+        return 0.0
 
     def pulsed_iv_sweep(
         self, gate_channel: int, drain_channel: int, gate_pulse_v: np.ndarray,

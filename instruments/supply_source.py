@@ -60,6 +60,11 @@ class SupplyAsSourceMeter(SourceMeter):
     def close(self) -> None:
         self.supply.close()
 
+    def max_current_limit_a(self, channel: int, voltage_v: float) -> float:
+        """The supply channel's rated current up to its rated voltage (0 beyond it)."""
+        v_max, i_max = self.supply.rating(channel)
+        return i_max if 0.0 <= voltage_v <= v_max else 0.0
+
     def set_voltage_source(self, channel: int, voltage_v: float, current_limit_a: float
                            ) -> None:
         """The current limit first, then the voltage.

@@ -162,6 +162,25 @@ def test_a_point_beyond_the_soa_is_refused_before_anything_changes(bench: Any) -
     assert not sim.bench.hemt.damaged
 
 
+def test_a_limit_beyond_the_instruments_range_is_refused_before_anything_changes(
+        bench: Any) -> None:
+    """Above ~21 V an SMU's high-voltage range sources only ~0.1 A: a 0.2 A drain compliance
+    at 25 V is inside the SOA (5 W worst case) but not something the SMU can do."""
+    sim, smu, history = bench
+    k = kernel(smu, 0.2)
+    sent = len(writes(smu))
+    with pytest.raises(SoaViolation, match=r"point 1 \(Vgs -6 V, Vds 25 V\): drain limit 0.2 A "
+                       r"at 25 V is beyond .* channel 2 \(0.1(05)? A there\)") as refused:
+        k.sweep_drain(-6.0, [20.0, 25.0])
+    assert len(refused.value.violations) == 1  # the SOA itself allows the point
+    assert writes(smu)[sent:] == [] and history == []
+    sweep = k.sweep_drain(-6.0, [20.0, 25.0], drain_current_limit_a=0.01)
+    assert sweep.vds_v.size == 2 and not sweep.drain_in_compliance.any()
+    k.power_down()
+    assert_safe_history(history)
+    assert not sim.bench.hemt.damaged
+
+
 @pytest.mark.parametrize("interrupt", [RuntimeError, KeyboardInterrupt])
 def test_exception_or_ctrl_c_inside_the_context_powers_down_in_order(
         bench: Any, interrupt: type[BaseException]) -> None:

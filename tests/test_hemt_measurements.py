@@ -130,7 +130,7 @@ def dc_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
          "drain_voltage_v": OUTPUT_VDS_V, "ron_gate_voltage_v": 0.0,
          "limits": {"ron_ohm_mm": {"max": 4.0}}},
         {"name": "leakage", "kind": "leakage", "gate_voltage_v": -6.0,
-         "drain_voltage_v": [0.0, 10.0, 20.0, 40.0],
+         "drain_voltage_v": [0.0, 10.0, 20.0, 40.0], "drain_current_limit_a": 0.01,
          "limits": {"gate_leakage_a_per_mm": {"max": 1e-4},
                     "drain_leakage_a_per_mm": {"max": 1e-4}}},
         {"name": "breakdown", "kind": "off_state_breakdown", "gate_voltage_v": BREAKDOWN_VGS_V,

@@ -36,6 +36,7 @@ def run(step: LeakageStep, bench: BenchView, ctx: StepContext) -> list[MetricRes
     k = kernel(bench)
     ctx.set_attrs({"gate_voltage_v": step.gate_voltage_v})
     sweep = k.sweep_drain(step.gate_voltage_v, voltage_values(step.drain_voltage_v),
+                          drain_current_limit_a=step.drain_current_limit_a,
                           on_point=lambda i, r: write_reading(ctx, (i,), r))
     ctx.commit()
     k.power_down()  # the device rests unbiased; the figures are computed off-bias

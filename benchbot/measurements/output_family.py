@@ -51,7 +51,8 @@ def run(step: OutputFamilyStep, bench: BenchView, ctx: StepContext) -> list[Metr
     for gi, vgs in enumerate(step.gate_voltages_v):
         def on_point(i: int, r: object, gi: int = gi) -> None:
             write_reading(ctx, (gi, i), r)
-        sweep = k.sweep_drain(vgs, vds, compliance_stops=True, on_point=on_point)
+        sweep = k.sweep_drain(vgs, vds, compliance_stops=True, on_point=on_point,
+                              drain_current_limit_a=step.drain_current_limit_a)
         n = sweep.id_a.size
         vds_read[gi, :n], id_read[gi, :n] = sweep.vds_v, sweep.id_a
         comp[gi, :n] = sweep.drain_in_compliance

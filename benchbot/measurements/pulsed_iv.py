@@ -61,7 +61,8 @@ def run(step: PulsedIvStep, bench: BenchView, ctx: StepContext) -> list[MetricRe
     families = []
     for qi, q in enumerate(qs):
         sweep = k.pulsed_sweep((q.gate_voltage_v, q.drain_voltage_v), step.pulse_grid(),
-                               step.pulse_width_s, step.pulse_period_s, step.aperture_s)
+                               step.pulse_width_s, step.pulse_period_s, step.aperture_s,
+                               step.drain_current_limit_a)
         family = {
             "vgs_v": sweep.gate.voltage_v, "ig_a": sweep.gate.current_a,
             "gate_in_compliance": sweep.gate.in_compliance,

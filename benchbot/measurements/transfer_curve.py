@@ -32,6 +32,7 @@ def run(step: TransferCurveStep, bench: BenchView, ctx: StepContext) -> list[Met
     """Sweep, store, extract, judge; the sweep's readings are kept whatever happens after."""
     k = kernel(bench)
     sweep = k.sweep_gate(step.drain_voltage_v, voltage_values(step.gate_voltage_v),
+                         drain_current_limit_a=step.drain_current_limit_a,
                          on_point=lambda i, r: write_reading(ctx, (i,), r))
     ctx.commit()
     k.power_down()  # the device rests unbiased; the figures are computed off-bias

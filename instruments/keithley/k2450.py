@@ -40,6 +40,9 @@ _BUFFER = '"defbuffer1"'
 class Keithley2450(ScpiCommon, SourceMeter):
     """One-channel SourceMeter; the channel is 1."""
 
+    #: DC ranges (2450 data sheet: ±21 V at ±1.05 A, ±210 V at ±0.105 A) [verify]
+    dc_ranges = ((21.0, 1.05), (210.0, 0.105))
+
     supported_models = ("MODEL 2450",)
     channels = (1,)
 

@@ -67,6 +67,9 @@ class Keithley2636B(SourceMeter):
     supported_models = ("MODEL 2636B",)
     channels = (1, 2)
 
+    #: DC ranges (2636B data sheet: ±20 V at up to ±1.5 A, ±200 V at ±0.1 A) [verify]
+    dc_ranges = ((20.0, 1.5), (200.0, 0.1))
+
     def __init__(self, session: ScpiSession) -> None:
         # the error queue in TSP (also what the session's timeout recovery drains)
         session.error_query = "print(errorqueue.next())"

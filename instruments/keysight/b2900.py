@@ -74,6 +74,9 @@ class KeysightB2900(KeysightCommon, SourceMeter):
         self._prepare()
         self.make_safe()
 
+    #: DC ranges (B2900 data sheet: ±6 V/±3.03 A, ±21 V/±1.515 A, ±210 V/±0.105 A) [verify]
+    dc_ranges = ((6.0, 3.03), (21.0, 1.515), (210.0, 0.105))
+
     def _check_channel(self, channel: int) -> None:
         if channel not in self.channels:
             raise ValueError(f"{self.identity.model} has channels 1 and 2, not {channel!r}")

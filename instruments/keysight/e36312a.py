@@ -26,7 +26,8 @@ class KeysightE36312A(KeysightCommon, DCSupply):
     supported_models = ("E36312A",)
     channels = (1, 2, 3)
 
-    def _rating(self, channel: int) -> tuple[float, float]:
+    def rating(self, channel: int) -> tuple[float, float]:
+        """(max V, max A) of ``channel``; ValueError for a channel the model lacks."""
         if channel not in RATINGS:
             raise ValueError(f"E36312A has channels 1, 2, 3; not {channel!r}")
         return RATINGS[channel]
@@ -41,32 +42,32 @@ class KeysightE36312A(KeysightCommon, DCSupply):
         self._configure("OUTP OFF,(@1:3)")
 
     def set_voltage_v(self, channel: int, voltage_v: float) -> None:
-        vmax, _ = self._rating(channel)
+        vmax, _ = self.rating(channel)
         if not 0.0 <= voltage_v <= vmax:
             raise ValueError(f"channel {channel}: {voltage_v} V is outside its 0–{vmax:g} V rating")
         self._configure(f"VOLT {num(voltage_v)},(@{channel})")
 
     def set_current_limit_a(self, channel: int, current_a: float) -> None:
-        _, imax = self._rating(channel)
+        _, imax = self.rating(channel)
         if not 0.0 <= current_a <= imax:
             raise ValueError(f"channel {channel}: {current_a} A is outside its 0–{imax:g} A rating")
         self._configure(f"CURR {num(current_a)},(@{channel})")
 
     def set_output(self, channel: int, on: bool) -> None:
-        self._rating(channel)
+        self.rating(channel)
         self._configure(f"OUTP {on_off(on)},(@{channel})")
 
     def output_is_on(self, channel: int) -> bool:
-        self._rating(channel)
+        self.rating(channel)
         command = f"OUTP? (@{channel})"
         return parse_bool(self.session.query(command), command)
 
     def measure_voltage_v(self, channel: int) -> float:
-        self._rating(channel)
+        self.rating(channel)
         return self.session.query_float(f"MEAS:VOLT? (@{channel})")
 
     def measure_current_a(self, channel: int) -> float:
-        self._rating(channel)
+        self.rating(channel)
         return self.session.query_float(f"MEAS:CURR? (@{channel})")
 
     def in_current_limit(self, channel: int) -> bool:
@@ -82,7 +83,7 @@ class KeysightE36312A(KeysightCommon, DCSupply):
         regulated at all) is then reported as a compliance, the reading a safety check must
         act on.
         """
-        self._rating(channel)
+        self.rating(channel)
         command = f"STAT:QUES:INST:ISUM{channel}:COND?"
         condition = int(parse_float(self.session.query(command), command))
         return bool(condition & 0b01)
@@ -90,9 +91,9 @@ class KeysightE36312A(KeysightCommon, DCSupply):
     # -- read-backs ------------------------------------------------------------------------
 
     def voltage_setpoint_v(self, channel: int) -> float:
-        self._rating(channel)
+        self.rating(channel)
         return self.session.query_float(f"VOLT? (@{channel})")
 
     def current_limit_a(self, channel: int) -> float:
-        self._rating(channel)
+        self.rating(channel)
         return self.session.query_float(f"CURR? (@{channel})")

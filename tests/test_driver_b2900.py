@@ -171,6 +171,11 @@ def test_sweep_and_source_refusals(sim: SimulatedBench, smu: KeysightB2900) -> N
         smu.set_voltage_source(GATE, 1.0, 5.0)
     with pytest.raises(ValueError, match="compliance"):
         smu.set_voltage_source(GATE, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"0.5 A limit at 28 V is beyond the DC range there "
+                       r"\(0.105 A\)"):  # the 200 V range
+        smu.set_voltage_source(DRAIN, 28.0, 0.5)
+    assert smu.max_current_limit_a(DRAIN, 5.0) == 3.03
+    assert smu.max_current_limit_a(DRAIN, -15.0) == 1.515
     with pytest.raises(ValueError, match="channels"):
         smu.set_output(3, True)
     assert len(smu.session.traffic) == before

@@ -123,6 +123,10 @@ class KeysightB2900(KeysightCommon, SourceMeter):
         if mode == "VOLT":
             self._check_voltage(level)
             self._check_current(limit)
+            in_range = self.max_current_limit_a(channel, level)
+            if abs(limit) > in_range:
+                raise ValueError(f"channel {channel}: a {limit:g} A limit at {level:g} V is "
+                                 f"beyond the DC range there ({in_range:g} A)")
         else:
             self._check_current(level)
             self._check_voltage(limit)

@@ -194,7 +194,7 @@ def load_bench(path: str | Path) -> BenchDefinition:
 
 #: the packaged simulated benches, by the name `--bench` accepts
 BUILTIN_BENCHES = ("simulated", "simulated-rs", "simulated-network", "simulated-network-rs",
-                   "simulated-gan")
+                   "simulated-gan", "simulated-gan-rf")
 
 
 def builtin_bench_path(name: str = "simulated") -> Path:

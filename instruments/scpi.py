@@ -142,6 +142,9 @@ class ScpiSession:
                 self._write(command)
             except _IO_ERRORS as exc:
                 raise self._failure(exc, command, self.timeout_s) from exc
+            except BaseException:
+                self._interrupted()
+                raise
 
     def write_binary(self, command_prefix: str, payload: bytes) -> None:
         """Send ``prefix + #<n><len><payload> + "\\n"`` (IEEE 488.2 §7.7.6 definite block).
@@ -159,6 +162,9 @@ class ScpiSession:
                 self._inst.write_raw(message)
             except _IO_ERRORS as exc:
                 raise self._failure(exc, entry, self.timeout_s) from exc
+            except BaseException:
+                self._interrupted()
+                raise
 
     def query(self, command: str, timeout_s: float | None = None) -> str:
         """Write `command` and read one reply line (termination stripped)."""
@@ -228,6 +234,9 @@ class ScpiSession:
             except _IO_ERRORS as exc:
                 wait = self.timeout_s if timeout_s is None else timeout_s
                 raise self._failure(exc, command, wait) from exc
+            except BaseException:
+                self._interrupted()
+                raise
             finally:
                 if timeout_s is not None:
                     inst.timeout = self._timeout_ms
@@ -319,8 +328,18 @@ class ScpiSession:
         except _IO_ERRORS as exc:
             wait = self._timeout_ms / 1000.0 if timeout_s is None else timeout_s
             raise self._failure(exc, command, wait) from exc
+        except BaseException:
+            self._interrupted()
+            raise
         self._log((monotonic(), "r", reply))
         return reply
+
+    def _interrupted(self) -> None:
+        """A transaction cut short by Ctrl-C (or any non-I/O exception): a half-written
+        message may sit in the instrument's input, or the reply to the interrupted query may
+        still arrive and would answer the next one. Resynchronise before the next use."""
+        self._needs_resync = True
+        self._log((monotonic(), "x", "transaction interrupted: resynchronise before the next"))
 
     def _failure(self, exc: BaseException, command: str, timeout_s: float) -> Exception:
         """Map a transport exception to a typed one; after a timeout clear and resync first.

@@ -502,7 +502,7 @@ class BiasKernel:
                         self.log("handing over to the watchdog")
                         if self.watchdog.hand_over():
                             self.vgs_v = self.vds_v = None
-                            report.safe = True
+                            report.safe = report.by_watchdog = True
                             self.log("watchdog reports the bench safe")
                 self.watchdog = None
             self.log(f"power-down {'complete: bench safe' if report.safe else 'INCOMPLETE'}")

@@ -267,21 +267,28 @@ class Engine:
     def _bias_power_down(self) -> list[Instrument]:
         """Power the transistor down through the kernel; returns the instruments it owns (the
         SMUs, a drain supply itself rather than its adapter) when the power-down did not end
-        safe (the generic switch-off must not touch them)."""
+        safe or the watchdog ended it (the generic switch-off must not touch them)."""
         kernel = self.kernel
         if kernel is None:
             return []
         report = kernel.power_down() if (kernel.biased or kernel.watchdog is not None) else (
             kernel.last_power_down)
-        if report is None or report.safe:
+        owned = [s.supply if isinstance(s, SupplyAsSourceMeter) else s
+                 for s in (kernel.gate, kernel.drain)]
+        if report is None:
+            self.record.add_event("info", "safe state: transistor never biased")
+        elif report.by_watchdog:  # this process's sessions failed: do not retry them here
+            self.record.add_event("info", "safe state: transistor bias powered down by the "
+                                  "watchdog's own sessions (see the watchdog log)")
+            return owned
+        elif report.safe:
             self.record.add_event("info", "safe state: transistor bias powered down (drain "
-                                  "then gate, read back)" if report else
-                                  "safe state: transistor never biased")
-            return []
-        self.record.add_event("error", "safe state FAILED: transistor power-down incomplete: "
-                              + "; ".join(report.lines()))
-        return [s.supply if isinstance(s, SupplyAsSourceMeter) else s
-                for s in (kernel.gate, kernel.drain)]
+                                  "then gate, read back)")
+        else:
+            self.record.add_event("error", "safe state FAILED: transistor power-down "
+                                  "incomplete: " + "; ".join(report.lines()))
+            return owned
+        return []
 
     def _switch_off(self, order: list[Any]) -> None:
         for instrument in order:

@@ -28,10 +28,12 @@ Log = Callable[[str], None]
 @dataclass
 class PowerDownReport:
     """Each power-down step attempted, in order: (step, ok, detail); ``safe`` when both
-    outputs were confirmed off."""
+    outputs were confirmed off, ``by_watchdog`` when the watchdog's own sessions did it (this
+    process's failed)."""
 
     steps: list[tuple[str, bool, str]] = field(default_factory=list)
     safe: bool = False
+    by_watchdog: bool = False
 
     def lines(self) -> list[str]:
         return [f"{'ok' if ok else 'FAILED'}: {name}{': ' + detail if detail else ''}"

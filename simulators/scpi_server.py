@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from simulators.scpi_parse import find_message_end
@@ -22,7 +23,8 @@ class ScpiServer:
     """Raw-socket SCPI server (like port 5025 on a LAN instrument), one thread per client.
 
     `\\n`-terminated messages (`\\r\\n` tolerated), TCP_NODELAY, one `sendall` per reply.
-    Fault injection for tests: `delay_replies`, `drop_next`, `push_error`.
+    Fault injection for tests: `delay_replies`, `drop_next`, `stall_open_connections`,
+    `push_error`.
     """
 
     def __init__(
@@ -45,6 +47,8 @@ class ScpiServer:
         self._delay_s = 0.0
         self._delay_count = 0
         self._drop_next = False
+        #: hung connections -> monotonic time they answer again (None: never)
+        self._stalled: dict[socket.socket, float | None] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> int:
@@ -99,6 +103,16 @@ class ScpiServer:
         with self._fault_lock:
             self._drop_next = True
 
+    def stall_open_connections(self, seconds: float | None = None) -> None:
+        """Hang every connection open now, as a wedged link or a hung session does: its program
+        messages are held (not executed, not answered) for `seconds` (wall clock) and then
+        processed in order, or with None dropped unexecuted for as long as the connection lasts.
+        Connections opened later are served normally (a second session still gets through)."""
+        until = None if seconds is None else time.monotonic() + float(seconds)
+        with self._fault_lock:
+            for conn in list(self._conns):
+                self._stalled[conn] = until
+
     def push_error(self, code: int, message: str | None = None) -> None:
         """Queue an SCPI error as if the instrument had reported it."""
         with self.device.lock:
@@ -144,6 +158,8 @@ class ScpiServer:
             return
         finally:
             self._conns.discard(conn)
+            with self._fault_lock:
+                self._stalled.pop(conn, None)
             _close(conn)
 
     def _handle(self, conn: socket.socket, message: bytes) -> bool:
@@ -151,6 +167,14 @@ class ScpiServer:
             if self._drop_next:
                 self._drop_next = False
                 return False
+            stalled, until = conn in self._stalled, self._stalled.get(conn)
+        if stalled:
+            if until is None:
+                return True  # swallowed: a hung link never executes nor answers it
+            if self._stop.wait(max(until - time.monotonic(), 0.0)):
+                return False
+            with self._fault_lock:
+                self._stalled.pop(conn, None)
         reply = self.device.process(message, self._stop)
         if not reply:
             return True

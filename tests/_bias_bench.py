@@ -91,7 +91,8 @@ def replay(history: list[tuple[tuple[str, int], str, Any]]) -> list[Snapshot]:
 
 
 def assert_safe_history(history: list[tuple[tuple[str, int], str, Any]],
-                        ramp_step_v: float = RAMP_STEP_V, expect_biased: bool = True) -> None:
+                        ramp_step_v: float = RAMP_STEP_V, expect_biased: bool = True,
+                        pinch_off_v: float = PINCH_OFF_V) -> None:
     """§2.6 invariants over everything the simulated SMU did, and the safe end state."""
     snaps = replay(history)
     assert snaps, "the SMU never changed"
@@ -102,7 +103,7 @@ def assert_safe_history(history: list[tuple[tuple[str, int], str, Any]],
         assert not s.drain_on or s.gate_on, f"drain on with the gate floating: {s}"
         if s.drain_on and not prev.drain_on:  # drain switched on: at 0 V, gate pinched off
             drain_went_on = True
-            assert s.drain_v == 0.0 and s.gate_v <= PINCH_OFF_V, s
+            assert s.drain_v == 0.0 and s.gate_v <= pinch_off_v, s
         if s.drain_on and prev.drain_on:  # drain changes are ramped
             assert abs(s.drain_v - prev.drain_v) <= ramp_step_v + 1e-9, (prev, s)
         if prev.drain_on and not s.drain_on:  # drain off only once ramped to 0 V

@@ -4,7 +4,11 @@ simulated 1 mm device, and a recorder of every SMU channel change *on the simula
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from benchbot.plan_bias import BiasTerminals, TerminalChannel, TransistorSOA
@@ -113,3 +117,23 @@ def assert_safe_history(history: list[tuple[tuple[str, int], str, Any]],
         prev = s
     assert drain_went_on == expect_biased
     assert not prev.gate_on and not prev.drain_on, f"not safe at the end: {prev}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes (a deadline, not a timing)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())

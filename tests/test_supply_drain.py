@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,9 @@ from tests._bias_bench import (
     RAMP_STEP_V,
     SOA,
     assert_safe_history,
+    process_alive,
     record_smu_changes,
+    wait_until,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -240,22 +241,8 @@ time.sleep(60)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
-def _wait(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
 
 
 def test_watchdog_makes_a_supply_drain_safe_when_the_kernel_process_dies(
@@ -276,12 +263,12 @@ def test_watchdog_makes_a_supply_drain_safe_when_the_kernel_process_dies(
         assert state[SUPPLY_KEY].level == 10.0
         os.kill(child.pid, signal.SIGKILL)
         child.wait(5.0)
-        assert _wait(lambda: not state[GATE_KEY].output_on, 20.0), "not made safe"
-        assert _wait(lambda: not _alive(watchdog_pid), 5.0), "watchdog did not exit"
+        assert wait_until(lambda: not state[GATE_KEY].output_on, 20.0), "not made safe"
+        assert wait_until(lambda: not process_alive(watchdog_pid), 5.0), "watchdog did not exit"
     finally:
         if child.poll() is None:
             child.kill()
-        if watchdog_pid is not None and _alive(watchdog_pid):
+        if watchdog_pid is not None and process_alive(watchdog_pid):
             os.kill(watchdog_pid, signal.SIGKILL)
         for stream in (child.stdout, child.stderr):
             if stream is not None:

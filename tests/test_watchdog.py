@@ -9,10 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,8 +23,10 @@ from tests._bias_bench import (
     SOA,
     assert_safe_history,
     hemt_config,
+    process_alive,
     record_smu_changes,
     terminals,
+    wait_until,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,22 +49,8 @@ time.sleep(60)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(
-        f"/proc/{pid}/status").read_text()
 
 
-def _wait(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 @pytest.fixture(params=["keysight_b2902a", "keithley_2636b"])
@@ -118,12 +104,12 @@ def test_killed_kernel_process_watchdog_powers_down_in_order(
         assert smu_state[("smu", 1)].output_on and smu_state[("smu", 2)].output_on
         os.kill(child.pid, signal.SIGKILL)
         child.wait(5.0)
-        assert _wait(lambda: not smu_state[("smu", 1)].output_on, 10.0), "not made safe"
-        assert _wait(lambda: not _alive(watchdog_pid), 5.0), "watchdog did not exit"
+        assert wait_until(lambda: not smu_state[("smu", 1)].output_on, 10.0), "not made safe"
+        assert wait_until(lambda: not process_alive(watchdog_pid), 5.0), "watchdog did not exit"
     finally:
         if child.poll() is None:
             child.kill()
-        if watchdog_pid is not None and _alive(watchdog_pid):
+        if watchdog_pid is not None and process_alive(watchdog_pid):
             os.kill(watchdog_pid, signal.SIGKILL)
         for stream in (child.stdout, child.stderr):
             if stream is not None:

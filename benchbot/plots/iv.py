@@ -284,6 +284,19 @@ def _log_curve(ax: Axes, x: np.ndarray, i_a: np.ndarray, k: float, flags: np.nda
     return ax.semilogy(x[ok], mag[ok] * k, **style)
 
 
+def _finish_off_state(fig: Figure, ax: Axes, unit: str, vgs_v: float | None,
+                      gate_width_mm: float | None, title: str, subtitle: str,
+                      notes: Sequence[str]) -> None:
+    """Axes labels, title and captioned legend of an off-state (|I| vs Vds) figure."""
+    ax.set_xlabel("Vds (V)")
+    ax.set_ylabel(f"|I| ({unit})")
+    gate = f"Vgs = {vgs_v:g} V (pinched off)" if vgs_v is not None else ""
+    _title(fig, title, subtitle or gate)
+    width = f"Wg = {gate_width_mm:g} mm" if gate_width_mm else ""
+    legend_outside(fig, ax=ax, caption=_caption("; ".join(t for t in (gate, width) if t),
+                                                *notes))
+
+
 def leakage_figure(vds_v: ArrayLike, ig_a: ArrayLike, id_a: ArrayLike, *,
                    vgs_v: float | None = None, gate_width_mm: float | None = None,
                    gate_compliance: ArrayLike | None = None,
@@ -318,13 +331,7 @@ def leakage_figure(vds_v: ArrayLike, ig_a: ArrayLike, id_a: ArrayLike, *,
                         label=f"|{name}| at {vds[j]:.3g} V = {abs(value) * k:.3g} {unit}")
     for value_a, label in limit_lines:
         ax.axhline(value_a * k, label=label, zorder=4, **LIMIT_STYLE)
-    ax.set_xlabel("Vds (V)")
-    ax.set_ylabel(f"|I| ({unit})")
-    gate = f"Vgs = {vgs_v:g} V (pinched off)" if vgs_v is not None else ""
-    _title(fig, title, subtitle or gate)
-    width = f"Wg = {gate_width_mm:g} mm" if gate_width_mm else ""
-    legend_outside(fig, ax=ax, caption=_caption("; ".join(t for t in (gate, width) if t),
-                                                *notes))
+    _finish_off_state(fig, ax, unit, vgs_v, gate_width_mm, title, subtitle, notes)
     return fig
 
 
@@ -373,11 +380,5 @@ def breakdown_figure(vds_v: ArrayLike, id_a: ArrayLike, ig_a: ArrayLike | None =
         left = float(np.nanmin(vds)) if np.isfinite(vds).any() else 0.0
         ax.axvspan(min(left, bv_min_v), bv_min_v, color="tab:red", alpha=0.05, linewidth=0,
                    zorder=0, label=f"BV below {bv_min_v:g} V fails")
-    ax.set_xlabel("Vds (V)")
-    ax.set_ylabel(f"|I| ({unit})")
-    gate = f"Vgs = {vgs_v:g} V (pinched off)" if vgs_v is not None else ""
-    _title(fig, title, subtitle or gate)
-    width = f"Wg = {gate_width_mm:g} mm" if gate_width_mm else ""
-    legend_outside(fig, ax=ax, caption=_caption("; ".join(t for t in (gate, width) if t),
-                                                *notes))
+    _finish_off_state(fig, ax, unit, vgs_v, gate_width_mm, title, subtitle, notes)
     return fig

@@ -158,6 +158,8 @@ class Keithley2636B(ScpiDevice):
         self.timers: dict[int, dict[str, float]] = {}
         #: channels initiated and waiting for the other SMU's ARMED event to start their sweep
         self.waiting: set[int] = set()
+        #: channels whose source function changed since they were last applied
+        self._mode_changed: dict[int, bool] = {}
         self.asciiprecision = 0
         self._out: list[str] = []
         self.tsp = Evaluator(self._build_globals())
@@ -192,8 +194,11 @@ class Keithley2636B(ScpiDevice):
         """Publish channel `ch`'s programme to the bench; the device model judges (and is
         charged for) every new operating point as it is applied, not only when measured."""
         st, c = self.state(ch), self.channels[ch]
-        st.level = c.levelv if st.mode == "VOLT" else c.leveli
-        st.limit = c.limiti if st.mode == "VOLT" else c.limitv
+        level = c.levelv if st.mode == "VOLT" else c.leveli
+        limit = c.limiti if st.mode == "VOLT" else c.limitv
+        if (st.level, st.limit) == (level, limit) and not self._mode_changed.pop(ch, False):
+            return  # nothing the device sees moved (e.g. the same limit re-sent)
+        st.level, st.limit = level, limit
         hemt_bench.solve(self.bench)
 
     # ------------------------------------------------------------------ TSP namespace
@@ -248,7 +253,10 @@ class Keithley2636B(ScpiDevice):
             return set_level
 
         def set_func(v: Any) -> None:
-            st().mode = "VOLT" if number(v, "func") == 1 else "CURR"
+            mode = "VOLT" if number(v, "func") == 1 else "CURR"
+            if st().mode != mode:
+                st().mode = mode
+                self._mode_changed[ch] = True
             self._apply(ch)
 
         def set_output(v: Any) -> None:

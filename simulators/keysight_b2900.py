@@ -213,9 +213,13 @@ class KeysightB2900(ScpiDevice):
         """Write channel `n`'s programme into the bench (what the device model sees)."""
         ch = self.channels[n]
         limit_kind = "CURR" if ch.mode == "VOLT" else "VOLT"
+        programme = (ch.mode, ch.level[ch.mode], ch.protection[limit_kind], ch.output_on)
+        state = self.bench.smu.get((self.role, n))
+        if state is not None and (state.mode, state.level, state.limit,
+                                  state.output_on) == programme:
+            return  # e.g. the same compliance re-sent: the operating point did not move
         state = self.bench.smu.setdefault((self.role, n), SmuChannelState())
-        state.mode, state.level = ch.mode, ch.level[ch.mode]
-        state.limit, state.output_on = ch.protection[limit_kind], ch.output_on
+        state.mode, state.level, state.limit, state.output_on = programme
         hemt_bench.solve(self.bench)  # the device model judges the new operating point
 
     def _changed(self, suffixes: tuple[int, ...]) -> None:

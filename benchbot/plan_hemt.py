@@ -363,6 +363,30 @@ def hemt_plan_problems(plan: Any) -> Problems:
                              "must be two channels of one SMU (conditions.bias roles differ)",
                              None))
         if terminals is not None and soa is not None:
+            found = soa_violations(step_bias_points(step), soa, terminals)
             problems += [(("steps", i), f"outside the transistor SOA: {v}", None)
-                         for v in soa_violations(step_bias_points(step), soa, terminals)]
+                         for v in found]
+            hint = _compliance_hint(step, soa, terminals, found)
+            if hint:
+                problems.append((("steps", i, "drain_current_limit_a"), hint, None))
     return problems
+
+
+def _compliance_hint(step: Any, soa: Any, terminals: Any, found: list[str]) -> str | None:
+    """When the worst case (Vds × drain compliance) is what fails, the compliance that would
+    keep every DC point of the step inside the SOA's dissipation and junction temperature."""
+    if not isinstance(step, HemtStep) or not any("Pdiss" in v for v in found):
+        return None
+    dc = [p for p in step.bias_points() if p.pulse_width_s is None]
+    vds_max = max((p.vds_v for p in dc if p.vgs_v > soa.pinch_off_gate_voltage_v), default=0.0)
+    if vds_max <= 0:
+        return None
+    gate_w = max(abs(p.vgs_v) for p in dc) * terminals.gate_current_limit_a
+    budget_w = min(soa.max_power_w, (soa.max_junction_temperature_c - soa.base_temperature_c)
+                   / soa.thermal_resistance_k_per_w) - gate_w
+    limit_a = math.floor(budget_w / vds_max * 1e3) / 1e3  # rounded down to 1 mA
+    if limit_a <= 0:
+        return None
+    return (f"the worst case is Vds × the drain compliance: at {vds_max:g} V a step "
+            f"drain_current_limit_a of at most {limit_a:g} A keeps every point inside the SOA "
+            "(or lower the drain voltage)")

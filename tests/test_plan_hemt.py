@@ -88,3 +88,13 @@ def test_pulsed_iv_needs_gate_and_drain_on_one_smu() -> None:
     doc = _plan(conditions__bias__drain={"role": "drain_smu", "channel": 1},
                 roles=["smu", "drain_smu"])
     assert "must be two channels of one SMU" in _errors(doc)
+
+
+def test_the_compliance_hint_is_a_limit_that_validates() -> None:
+    import re
+
+    text = _errors(_plan(steps__0__drain_voltage_v=12.0))
+    found = re.search(r"drain_current_limit_a of at most ([0-9.]+) A", text)
+    assert found, text
+    parse_plan(yaml.safe_dump(_plan(steps__0__drain_voltage_v=12.0,
+                                    steps__0__drain_current_limit_a=float(found[1]))), "h.yaml")

@@ -3,6 +3,7 @@ step and point, and the cross-checks only the whole plan can make (pure: no benc
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,6 @@ def test_pulsed_iv_needs_gate_and_drain_on_one_smu() -> None:
 
 
 def test_the_compliance_hint_is_a_limit_that_validates() -> None:
-    import re
-
     text = _errors(_plan(steps__0__drain_voltage_v=12.0))
     found = re.search(r"drain_current_limit_a of at most ([0-9.]+) A", text)
     assert found, text

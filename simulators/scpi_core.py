@@ -100,6 +100,9 @@ class ScpiDevice:
     error_queue_size: int = 30
     #: response delay added to every reply (s, wall clock, not scaled); LAN instruments: 1-5 ms
     latency_s: float = 0.0
+    #: the instrument's data link (bit/s, e.g. 1e9 for gigabit LAN): replies leave no faster;
+    #: 0 = as fast as loopback goes
+    link_rate_bit_per_s: float = 0.0
 
     # parameter helpers, also available as methods (see simulators.scpi_parse)
     parse_number = staticmethod(parse_number)
@@ -121,6 +124,8 @@ class ScpiDevice:
         )
         if bench is not None:
             self.latency_s = float(bench.config.get("latency_s", self.latency_s))
+            self.link_rate_bit_per_s = float(bench.config.get("link_rate_bit_per_s",
+                                                              self.link_rate_bit_per_s))
         self._trie = CommandTrie()
         self._common: dict[str, Command] = {}
         self.errors: deque[tuple[int, str]] = deque()

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from simulators.scpi_core import ScpiDevice
 
 
+#: bytes sent at once by a paced (link-rate limited) reply
+_PACE_CHUNK = 65536
+
+
 class ScpiServer:
     """Raw-socket SCPI server (like port 5025 on a LAN instrument), one thread per client.
 
@@ -185,7 +189,21 @@ class ScpiServer:
                 delay += self._delay_s
         if delay > 0 and self._stop.wait(delay):
             return False
+        if self.device.link_rate_bit_per_s > 0:
+            return self._send_paced(conn, reply, self.device.link_rate_bit_per_s)
         conn.sendall(reply)
+        return True
+
+    def _send_paced(self, conn: socket.socket, reply: bytes, rate_bit_per_s: float) -> bool:
+        """Send no faster than the instrument's link: 64 kB at a time, each released when the
+        link would have finished carrying it (a gigabit LAN moves 125 MB/s)."""
+        start, view = time.monotonic(), memoryview(reply)
+        for offset in range(0, len(reply), _PACE_CHUNK):
+            end = min(offset + _PACE_CHUNK, len(reply))
+            due = start + end * 8.0 / rate_bit_per_s
+            if self._stop.wait(max(due - time.monotonic(), 0.0)):
+                return False
+            conn.sendall(view[offset:end])
         return True
 
 

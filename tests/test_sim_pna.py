@@ -255,3 +255,18 @@ def test_rf_off_and_open_ports_without_a_network_dut() -> None:
         sweep_once(inst)
         s = snp(inst, "1,2").reshape(9, 201)
         assert np.abs(s[1] + 1j * s[2]).max() < 1e-3  # receivers see noise only
+
+
+def test_a_paced_instrument_link_delivers_the_same_block() -> None:
+    """`link_rate_bit_per_s` (an instrument's LAN: replies leave no faster) sends a block in
+    64 kB pieces; what arrives is byte for byte what the unpaced link delivers."""
+    blocks = []
+    for rate in (0.0, 2e8):
+        cfg = {**config(dut={"model": "filter"}, calibration=CAL), "link_rate_bit_per_s": rate}
+        with SimulatedBench(cfg) as sim, raw_instrument(sim.resources["vna"]) as inst:
+            assert sim.devices["vna"].link_rate_bit_per_s == rate
+            define_all(inst, (1, 2, 3, 4))
+            sweep_once(inst, points=1601)
+            blocks.append(snp(inst, "1,2,3,4"))
+    assert blocks[0].size == 33 * 1601 > 65536 // 8  # several paced pieces
+    np.testing.assert_array_equal(blocks[0], blocks[1])

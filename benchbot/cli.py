@@ -27,6 +27,7 @@ from benchbot.safety import SafetyError, check_plan_against_bench
 
 if TYPE_CHECKING:  # the runner pulls in pyvisa: imported only when a run starts
     from benchbot.engine import RunOutcome
+    from benchbot.results.index import IndexedRecord
     from benchbot.runner import RunRequest
 
 EXIT_PASS, EXIT_FAIL, EXIT_INVALID, EXIT_ERROR, EXIT_ABORTED = 0, 1, 3, 4, 5
@@ -35,6 +36,7 @@ EXIT_BY_VERDICT = {
     Verdict.ERROR: EXIT_ERROR, Verdict.ABORTED: EXIT_ABORTED,
 }
 SIMULATED_RESOURCE = "simulated"
+DEFAULT_RESULTS_DIR = Path("results")  # where `run` writes and `results list` looks
 
 console = Console()
 errors = Console(stderr=True)
@@ -58,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--bench", type=Path,
                      help="bench file, or a built-in simulated bench: simulated (Keysight, "
                      "default) or simulated-rs (Rohde & Schwarz)")
-    run.add_argument("--results-dir", type=Path, default=Path("results"))
+    run.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     run.add_argument("--visa-library", default="@py", help="pyvisa backend (default @py)")
     run.set_defaults(func=cmd_run)
 
@@ -89,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", type=Path, help="output directory (default: <record>_plots/)")
     plot.set_defaults(func=cmd_plot)
 
+    _add_report(sub)
+
     export = sub.add_parser("export", help="export data of an HDF5 run record")
     export_sub = export.add_subparsers(required=True, metavar="FORMAT")
     touchstone = export_sub.add_parser(
@@ -97,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     touchstone.add_argument("--out", type=Path,
                             help="output directory (default: <record>_touchstone/)")
     touchstone.set_defaults(func=cmd_export_touchstone)
+
+    results = sub.add_parser("results", help="work with run records and results folders")
+    results_sub = results.add_subparsers(required=True, metavar="ACTION")
+    _add_results_list(results_sub)
+    _add_results_check(results_sub)
     return parser
 
 
@@ -258,6 +267,37 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser(
+        "report", help="write the customer report of a run record: self-contained HTML and PDF",
+        description="Without --html/--pdf both are written next to the record as "
+        "<record>_report.html and <record>_report.pdf; with either, only the ones given.")
+    report.add_argument("record", type=Path)
+    report.add_argument("--html", type=Path, metavar="OUT", help="write the HTML report here")
+    report.add_argument("--pdf", type=Path, metavar="OUT", help="write the PDF report here")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Build the report content once, write HTML and/or PDF; prints each path on its own line."""
+    from benchbot.report import build_report, write_html, write_pdf
+    from benchbot.report.content import default_report_path
+    from benchbot.results.reader import RecordFormatError
+
+    html, pdf = args.html, args.pdf
+    if html is None and pdf is None:
+        html, pdf = (default_report_path(args.record, suffix) for suffix in (".html", ".pdf"))
+    try:
+        content = build_report(args.record)
+        paths = ([write_html(content, html)] if html else []) + (
+            [write_pdf(content, pdf)] if pdf else [])
+    except (OSError, RecordFormatError) as exc:
+        errors.print(f"[bold red]cannot report:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    sys.stdout.write("".join(f"{path}\n" for path in paths))
+    return EXIT_PASS
+
+
 def cmd_export_touchstone(args: argparse.Namespace) -> int:
     """Touchstone files of every S-parameter step; prints each path on its own line."""
     from benchbot.results.networks import export_touchstone
@@ -272,6 +312,134 @@ def cmd_export_touchstone(args: argparse.Namespace) -> int:
         errors.print(f"no S-parameter steps in {args.record}", highlight=False)
     sys.stdout.write("".join(f"{path}\n" for path in paths))
     return EXIT_PASS
+
+
+def _add_results_list(results_sub: argparse._SubParsersAction) -> None:
+    listing = results_sub.add_parser(
+        "list", help="list the records of a results folder (SQLite index, rebuilt from the files)",
+        description="Text filters are case-insensitive and take globs (SIM-00*); dates are UTC "
+        "(YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+hh:mm]); --until DATE includes that day.")
+    listing.add_argument("folder", type=Path, nargs="?", default=DEFAULT_RESULTS_DIR,
+                         help=f"results folder (default: {DEFAULT_RESULTS_DIR}/, where run writes)")
+    listing.add_argument("--serial", help="DUT serial number")
+    listing.add_argument("--part-number", help="DUT part number")
+    listing.add_argument("--plan", help="plan name")
+    listing.add_argument("--verdict", help="pass, marginal, fail, error, aborted or none")
+    listing.add_argument("--status", help="completed, interrupted, aborted, error, ...")
+    listing.add_argument("--bench", help="bench name")
+    listing.add_argument("--since", type=_when, metavar="DATE", help="started on or after")
+    listing.add_argument("--until", type=_when, metavar="DATE", help="started on or before")
+    listing.add_argument("--limit", type=int, metavar="N", help="only the N newest")
+    listing.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    listing.set_defaults(func=cmd_results_list)
+
+
+def _when(text: str) -> str:
+    from benchbot.results.index import parse_when
+
+    try:
+        parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def cmd_results_list(args: argparse.Namespace) -> int:
+    """Newest first; unreadable files and records still being written are named on stderr."""
+    from benchbot.results.index import Filters, listing
+
+    filters = Filters(serial=args.serial, plan=args.plan, verdict=args.verdict, bench=args.bench,
+                      since=args.since, until=args.until, part_number=args.part_number,
+                      status=args.status, limit=args.limit)
+    try:
+        records, report = listing(args.folder, filters)
+    except FileNotFoundError:
+        errors.print(f"[bold red]no results folder[/] {args.folder}/ (`benchbot run` writes to "
+                     f"{DEFAULT_RESULTS_DIR}/ in its working directory; name another folder as "
+                     "an argument)", highlight=False)
+        return EXIT_ERROR
+    except OSError as exc:
+        errors.print(f"[bold red]cannot list:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    if args.json:
+        out = {"folder": str(args.folder), "records": [r.to_dict() for r in records],
+               "problems": [{"path": p.relpath, "error": p.error} for p in report.problems],
+               "being_written": report.busy}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        _print_records(records, report.records, args.folder)
+    for note in report.notes:
+        errors.print(f"[yellow]note:[/] {note}", highlight=False)
+    for path in report.busy:
+        errors.print(f"[yellow]being written (not listed):[/] {path}", highlight=False)
+    for problem in report.problems:
+        errors.print(f"[bold red]unreadable, skipped:[/] {problem.relpath}: {problem.error}",
+                     highlight=False)
+    return EXIT_PASS
+
+
+def _print_records(records: list[IndexedRecord], total: int, folder: Path) -> None:
+    """A table as wide as its content; in a terminal too narrow for it, two lines per record
+    (the path never wraps or truncates: it is copied into `benchbot show`)."""
+    from rich import box
+    from rich.measure import Measurement
+
+    shown = f"{len(records)} of {total}" if len(records) != total else str(total)
+    title = f"{shown} record{'s' * (total != 1)} in {folder}/ (newest first)"
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for column in ("record", "started UTC", "plan", "DUT serial", "bench", "verdict", "status"):
+        table.add_column(column, no_wrap=True)
+    rows = [_record_cells(r) for r in records]
+    for row in rows:
+        table.add_row(*row)
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if not console.is_terminal:  # piped into grep/less/a file: full rows, whatever the width
+        Console(width=max(natural, console.width)).print(table)
+    elif natural <= console.width:
+        console.print(table)
+    else:
+        console.print(f"[bold]{title}[/]", highlight=False)
+        for path, started, plan, serial, bench, verdict, status in rows:
+            console.print(path, highlight=False, soft_wrap=True)
+            console.print(f"  {verdict} {status}  {started}  s/n {serial}  {plan}  {bench}",
+                          highlight=False)
+
+
+def _record_cells(r: IndexedRecord) -> list[str]:
+    try:
+        verdict = verdict_text(Verdict((r.verdict or "").lower()))
+    except ValueError:
+        verdict = r.verdict or "—"
+    status = r.status if r.status == "completed" else f"[bold yellow]{r.status}[/]"
+    return [r.relpath, (r.started_utc or "—").replace("T", " ")[:19], r.plan_name or "—",
+            r.serial or "—", r.bench or "—", verdict, status]
+
+def _add_results_check(results_sub: argparse._SubParsersAction) -> None:
+    check = results_sub.add_parser(
+        "check", help="validate records against the format (docs/record-format.md)",
+        description="One line per problem: <record>: <HDF5 path>: <reason>. Exit 0 when every "
+        "record is valid (warnings allowed), 1 otherwise.")
+    check.add_argument("records", type=Path, nargs="+", metavar="RECORD")
+    check.add_argument("--json", action="store_true", help="JSON on stdout instead of lines")
+    check.set_defaults(func=cmd_results_check)
+
+
+def cmd_results_check(args: argparse.Namespace) -> int:
+    """Check each record; problems on stdout (they are the command's output)."""
+    from benchbot.results.check import check_records
+
+    reports = check_records(args.records)
+    if args.json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+    else:
+        for report in reports:
+            for problem in report.problems:
+                sys.stdout.write(f"{report.record}: {problem}\n")
+            verdict = "valid" if report.valid else f"INVALID ({len(report.errors)} errors)"
+            sys.stdout.write(f"{report.record}: {verdict} (format {report.format_version or '?'}"
+                             f", {report.steps} steps)\n")
+    return EXIT_PASS if all(r.valid for r in reports) else EXIT_FAIL
 
 
 if __name__ == "__main__":

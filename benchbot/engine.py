@@ -21,6 +21,7 @@ from benchbot.measurements.base import BenchView
 from benchbot.measurements.registry import measurement_for
 from benchbot.plan import AnyStep, Plan
 from benchbot.plan_hemt import step_bias_points
+from benchbot.results.format import ABORTED, COMPLETED, ERROR
 from benchbot.results.record import RunRecord
 from instruments.interfaces import (
     DCSupply,
@@ -223,7 +224,8 @@ class Engine:
             if self.kernel is not None and self.kernel.biased:  # the device rests unbiased
                 self.kernel.power_down()
             step_metrics = [r for r in self.metrics if r.step == step.name]
-            writer.finish(step_metrics, verdict=verdict.value)
+            status = {Verdict.ABORTED: ABORTED, Verdict.ERROR: ERROR}.get(verdict, COMPLETED)
+            writer.finish(step_metrics, verdict=verdict.value, status=status)
             self.listener.step_finished(index, step.name, verdict)
 
     def _bench_view(self) -> BenchView:

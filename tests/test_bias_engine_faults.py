@@ -286,7 +286,7 @@ def test_drain_compliance_trip_mid_sweep_powers_down_and_says_why(tmp_path: Path
     assert has(lines, "bias: power-down complete: bench safe"), lines
     assert not has(lines, "handing over to the watchdog"), lines
     step = summary.steps[0]
-    assert step.name == "transfer" and step.verdict == "error"
+    assert step.name == "transfer" and step.verdict == "error" and step.status == "error"
 
 
 # ----------------------------------------------------------------------------- 4. Ctrl-C

@@ -7,13 +7,27 @@ a validated, interpolated object in the spirit of OpenTAP's ``RfConnection``).
 
 from __future__ import annotations
 
+import csv
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
+from benchbot.inventory import InventoryError, load_inventory, resolve_inventory_path
 from benchbot.yamlfile import (
     DocumentError,
     Loc,
@@ -41,6 +55,79 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+#: the folder a bench file's relative paths (path-loss CSVs, inventory) are resolved against;
+#: set by parse_bench/load_bench while the file is validated (the working folder otherwise)
+_BASE_DIR: ContextVar[Path | None] = ContextVar("benchbot_bench_base_dir", default=None)
+
+
+@contextmanager
+def _relative_to(base_dir: Path) -> Iterator[None]:
+    token = _BASE_DIR.set(base_dir)
+    try:
+        yield
+    finally:
+        _BASE_DIR.reset(token)
+
+
+def _base_dir() -> Path:
+    return _BASE_DIR.get() or Path.cwd()
+
+
+def canonical_table_csv(columns: dict[str, list[float]]) -> str:
+    """A table as canonical CSV text: the header line, then one row per point with every value
+    as Python's shortest round-trip ``repr`` of the float, LF line ends. Its SHA-256 identifies
+    an inline table; the same text saved as a path-loss file hashes the same."""
+    names = list(columns)
+    rows = zip(*(columns[n] for n in names), strict=True)
+    return ",".join(names) + "\n" + "".join(
+        ",".join(repr(float(v)) for v in row) + "\n" for row in rows)
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_table_csv(path: Path, columns: tuple[str, str]) -> tuple[list[float], list[float], str]:
+    """A two-column CSV table (header ``columns``, ``#`` comment and blank lines allowed):
+    (first column, second column, SHA-256 of the file's bytes). ValueError naming file:line."""
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read path-loss file {path}: {exc}") from None
+    first: list[float] = []
+    second: list[float] = []
+    header = False
+    for line_no, row in enumerate(csv.reader(text.splitlines()), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        where = f"{path}:{line_no}"
+        if not header:
+            if tuple(cells) != columns:
+                raise ValueError(f"{where}: header must be {','.join(columns)} "
+                                 f"(got {','.join(cells)})")
+            header = True
+            continue
+        if len(cells) != 2:
+            raise ValueError(f"{where}: expected 2 values ({','.join(columns)}), got {len(cells)}")
+        try:
+            f, v = float(cells[0]), float(cells[1])
+        except ValueError:
+            raise ValueError(f"{where}: not a number: {','.join(cells)}") from None
+        if not (np.isfinite(f) and np.isfinite(v)):
+            raise ValueError(f"{where}: values must be finite")
+        if first and f <= first[-1]:
+            raise ValueError(f"{where}: {columns[0]} {f:g} is not above the previous "
+                             f"{first[-1]:g} (must strictly increase)")
+        first.append(f)
+        second.append(v)
+    if not first:
+        raise ValueError(f"{path}: no table rows (header {','.join(columns)} then one row "
+                         "per frequency)")
+    return first, second, sha256_hex(data)
+
 
 def _table_problems(frequency_hz: list[float], values: list[float], values_field: str
                     ) -> list[tuple[Loc, str, Any]]:
@@ -60,18 +147,59 @@ def _table_problems(frequency_hz: list[float], values: list[float], values_field
 class PathLoss(_Model):
     """Loss (dB, positive = loss) from an instrument port to the DUT plane against frequency.
 
-    Interpolated linearly in frequency; never extrapolated beyond the table by more than
+    Inline (``frequency_hz`` and ``loss_db`` lists) or from a CSV file (``{file: path}``,
+    columns ``frequency_hz,loss_db``, relative to the bench file), read when the bench is
+    loaded; :attr:`source_sha256` identifies what was applied. Interpolated linearly in
+    frequency; never extrapolated beyond the table by more than
     :data:`EXTRAPOLATION_TOLERANCE` (relative) -- a loss the bench was not calibrated for is
     an error, not a guess.
     """
 
     frequency_hz: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
     loss_db: list[Annotated[float, Field(ge=-100, le=200)]] = Field(min_length=1)
+    _file: str | None = PrivateAttr(default=None)
+    _file_sha256: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_file(cls, data: Any, handler: ModelWrapValidatorHandler[PathLoss]) -> PathLoss:
+        """``{file: cables/x.csv}``: the table read from the CSV (path, hash kept)."""
+        if not (isinstance(data, dict) and "file" in data):
+            return handler(data)
+        others = sorted(str(k) for k in data if k != "file")
+        if others:
+            raise ValueError(f"give either file or an inline table, not both (remove "
+                             f"{', '.join(others)} or file)")
+        reference = data["file"]
+        if not isinstance(reference, str) or not reference.strip():
+            raise ValueError(f"file must be a CSV path (got {reference!r})")
+        path = Path(reference).expanduser()
+        path = path if path.is_absolute() else _base_dir() / path
+        frequency_hz, loss_db, digest = read_table_csv(path, ("frequency_hz", "loss_db"))
+        table = handler({"frequency_hz": frequency_hz, "loss_db": loss_db})
+        table._file, table._file_sha256 = str(path.resolve()), digest
+        return table
 
     @model_validator(mode="after")
     def _table(self) -> PathLoss:
         raise_problems("PathLoss", _table_problems(self.frequency_hz, self.loss_db, "loss_db"))
         return self
+
+    @property
+    def file(self) -> str | None:
+        """The CSV file the table was read from (absolute), None for an inline table."""
+        return self._file
+
+    @property
+    def source_sha256(self) -> str:
+        """SHA-256 of the file's bytes, or of :meth:`canonical_csv` for an inline table."""
+        if self._file_sha256 is not None:
+            return self._file_sha256
+        return sha256_hex(self.canonical_csv().encode("utf-8"))
+
+    def canonical_csv(self) -> str:
+        """The table as canonical CSV (:func:`canonical_table_csv`)."""
+        return canonical_table_csv({"frequency_hz": self.frequency_hz, "loss_db": self.loss_db})
 
     @property
     def range_hz(self) -> tuple[float, float]:
@@ -104,7 +232,9 @@ class InstrumentEntry(_Model):
     simulator: str | None = Field(default=None, description="simulator model key")
     options: dict[str, Any] = Field(default_factory=dict, description="driver options")
     timeout_s: float = Field(default=5.0, gt=0, le=600, description="VISA I/O timeout, s")
-    path_loss: PathLoss | None = Field(default=None, description="instrument port <-> DUT plane")
+    path_loss: PathLoss | None = Field(
+        default=None, description="instrument port <-> DUT plane: inline frequency_hz/loss_db, "
+        "or {file: CSV frequency_hz,loss_db} relative to the bench file")
 
     @model_validator(mode="after")
     def _simulated(self) -> InstrumentEntry:
@@ -124,6 +254,12 @@ class EnrTable(_Model):
     def _table(self) -> EnrTable:
         raise_problems("EnrTable", _table_problems(self.frequency_hz, self.enr_db, "enr_db"))
         return self
+
+    @property
+    def source_sha256(self) -> str:
+        """SHA-256 of the table's canonical CSV (:func:`canonical_table_csv`)."""
+        return sha256_hex(canonical_table_csv(
+            {"frequency_hz": self.frequency_hz, "enr_db": self.enr_db}).encode("utf-8"))
 
 
 class TestSetSwitch(_Model):
@@ -171,10 +307,42 @@ class BenchDefinition(SourcedDocument, _Model):
         Field(min_length=1)
     )
     noise_source: NoiseSourceEntry | None = Field(default=None, description="Y-factor source")
+    inventory: str | None = Field(
+        default=None, min_length=1,
+        description="lab calibration inventory (benchbot.inventory/1) relative to the bench "
+        "file, or a packaged one by name (simulated-lab); stored resolved (absolute)")
     simulation: dict[str, Any] | None = Field(default=None, description="free-form, simulators'")
 
     model_config = ConfigDict(populate_by_name=True)
 
+    @field_validator("inventory")
+    @classmethod
+    def _inventory(cls, v: str | None) -> str | None:
+        """Resolve the inventory against the bench file's folder and validate it now, so a
+        broken inventory fails `benchbot validate`, not the run."""
+        if v is None:
+            return None
+        path = resolve_inventory_path(v, _base_dir())
+        try:
+            load_inventory(path)
+        except InventoryError as exc:
+            raise ValueError(str(exc)) from None
+        return str(path.resolve())
+
+    @property
+    def inventory_path(self) -> Path | None:
+        """The calibration inventory file, if the bench (or ``--inventory``) names one."""
+        return None if self.inventory is None else Path(self.inventory)
+
+    def with_inventory(self, path: str | Path) -> BenchDefinition:
+        """This bench with another inventory (``--inventory``; relative to the working
+        folder), validated first. Raises :class:`BenchError` naming the inventory's lines."""
+        resolved = Path(path).expanduser().resolve()
+        try:
+            load_inventory(resolved)
+        except InventoryError as exc:
+            raise BenchError(exc.source, exc.issues) from None
+        return self.model_copy(update={"inventory": str(resolved)})
 
     @property
     def simulated(self) -> bool:
@@ -182,14 +350,20 @@ class BenchDefinition(SourcedDocument, _Model):
         return any(e.resource == "simulated" for e in self.instruments.values())
 
 
-def parse_bench(text: str, source: str = "<bench>") -> BenchDefinition:
-    """Validate bench YAML ``text``; ``source`` names it in errors. Raises :class:`BenchError`."""
-    return parse_document(BenchDefinition, text, source, BenchError)
+def parse_bench(text: str, source: str = "<bench>", base_dir: str | Path | None = None
+                ) -> BenchDefinition:
+    """Validate bench YAML ``text``; ``source`` names it in errors; relative paths in it
+    (path-loss files, inventory) are read from ``base_dir`` (default: the working folder).
+    Raises :class:`BenchError`."""
+    with _relative_to(Path(base_dir) if base_dir is not None else Path.cwd()):
+        return parse_document(BenchDefinition, text, source, BenchError)
 
 
 def load_bench(path: str | Path) -> BenchDefinition:
-    """Read and validate a bench file. Raises :class:`BenchError`."""
-    return load_document(BenchDefinition, path, BenchError)
+    """Read and validate a bench file; its relative paths are relative to its folder.
+    Raises :class:`BenchError`."""
+    with _relative_to(Path(path).expanduser().resolve().parent):
+        return load_document(BenchDefinition, path, BenchError)
 
 
 #: the packaged simulated benches, by the name `--bench` accepts

@@ -7,6 +7,8 @@ nothing already measured is lost and the DUT is never left powered.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,15 @@ import numpy as np
 
 from benchbot.bench import BenchDefinition
 from benchbot.bias import BiasKernel
+from benchbot.inventory import (
+    CalibrationCheck,
+    CalibrationError,
+    Inventory,
+    check_instrument,
+    load_inventory,
+    policy_findings,
+    refusal_message,
+)
 from benchbot.limits import MetricResult, Verdict
 from benchbot.measurements.base import BenchView
 from benchbot.measurements.registry import measurement_for
@@ -33,6 +44,9 @@ from instruments.interfaces import (
     VectorNetworkAnalyzer,
 )
 from instruments.supply_source import SupplyAsSourceMeter
+
+#: the `/instruments/<role>` group of the bench's noise source (not a VISA instrument)
+NOISE_SOURCE_ROLE = "noise_source"
 
 
 class RunAborted(Exception):
@@ -110,6 +124,8 @@ class Engine:
         self.metrics: list[MetricResult] = []
         #: the transistor's bias safety kernel (plans with ``conditions.bias``), built at setup
         self.kernel: BiasKernel | None = None
+        #: each instrument's (and the noise source's) calibration as judged at run start
+        self.calibration: list[CalibrationCheck] = []
 
     def run(self) -> RunOutcome:
         status, verdict, error = "completed", Verdict.PASS, None
@@ -132,22 +148,80 @@ class Engine:
 
     # -- phases -------------------------------------------------------------------------
     def _record_bench(self) -> None:
+        """Before any output: each instrument's identity and calibration status (looked up in
+        the bench's lab inventory by *IDN? model and serial), the noise source's, and every
+        correction applied with its source and SHA-256 (`corrections_json`)."""
+        today = dt.date.today()
+        path = self.bench.inventory_path
+        inventory = load_inventory(path) if path is not None else None
+        self.calibration = []
         for role, instrument in self.instruments.items():
             entry = self.bench.instruments[role]
             ident = instrument.identity
+            check = check_instrument(inventory, role, ident.manufacturer, ident.model,
+                                     ident.serial, today)
+            self.calibration.append(check)
             self.record.add_instrument(
                 role,
                 idn={"manufacturer": ident.manufacturer, "model": ident.model,
                      "serial": ident.serial, "firmware": ident.firmware,
                      "options": ",".join(ident.options)},
                 resource=entry.resource, driver=entry.driver, options=dict(entry.options),
+                calibration=check.attrs(),
             )
+        source = self.bench.noise_source
+        if source is not None:  # judged like an instrument; its bench cal_due if not listed
+            check = check_instrument(
+                inventory, NOISE_SOURCE_ROLE, "", source.model, source.serial, today,
+                fallback_due=dt.date.fromisoformat(source.cal_due) if source.cal_due else None,
+                fallback_source="bench file noise_source.cal_due")
+            self.calibration.append(check)
+            if NOISE_SOURCE_ROLE not in self.instruments:
+                self.record.add_instrument(
+                    NOISE_SOURCE_ROLE, idn={"model": source.model, "serial": source.serial},
+                    resource=f"+28 V drive of {source.driven_by}", driver="",
+                    calibration=check.attrs())
+        corrections: list[dict[str, Any]] = []
         for role, entry in self.bench.instruments.items():
-            if entry.path_loss is not None:
-                self.record.add_path_loss(
-                    role, entry.path_loss.frequency_hz, entry.path_loss.loss_db,
-                    source=f"bench file {self.bench.name}: instruments.{role}.path_loss",
-                )
+            table = entry.path_loss
+            if table is None:
+                continue
+            where = f"bench file {self.bench.name}: instruments.{role}.path_loss"
+            origin = f"file {table.file} ({where})" if table.file else where
+            self.record.add_path_loss(
+                role, table.frequency_hz, table.loss_db, source=origin,
+                attrs={"source_sha256": table.source_sha256, "interpolation": "linear",
+                       "source_kind": "file" if table.file else "inline"})
+            corrections.append({"kind": "path_loss", "role": role, "source": origin,
+                                "file": table.file, "sha256": table.source_sha256,
+                                "path": f"/calibration/path_loss/{role}"})
+        if source is not None:
+            corrections.append({"kind": "enr", "role": NOISE_SOURCE_ROLE,
+                                "source": f"bench file {self.bench.name}: noise_source.enr "
+                                f"({source.model} s/n {source.serial})", "file": None,
+                                "sha256": source.enr.source_sha256, "path": None})
+        self.record.set_run_attrs({
+            "corrections_json": json.dumps(corrections, sort_keys=True),
+            "calibration_policy": self.plan.calibration_policy,
+            "calibration_inventory": str(path) if path is not None else None,
+            "calibration_inventory_sha256": inventory.sha256 if inventory else None,
+        })
+        self._judge_calibration(inventory)
+
+    def _judge_calibration(self, inventory: Inventory | None) -> None:
+        """The plan's calibration_policy on the checks: events, or CalibrationError (the run
+        is refused before any output)."""
+        name = None
+        if inventory is not None:
+            name = Path(inventory.source_path).name if inventory.source_path else "(inventory)"
+        policy = self.plan.calibration_policy
+        findings = policy_findings(self.calibration, policy, name)
+        for text in findings.infos:
+            self.record.add_event("info", text)
+        for text in findings.warnings:
+            self.record.add_event("warning", text)
+        if findings.refusals:
+            raise CalibrationError(refusal_message(findings, policy))
 
     def _setup(self) -> None:
         """The bias kernel first (every planned bias point against the gate and drain

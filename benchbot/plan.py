@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from benchbot.analysis.nr_bands import bs_nr_aclr, ue_nr_aclr
+from benchbot.inventory import CalibrationPolicy
 from benchbot.limits import Limit
 from benchbot.plan_bias import BiasSetpoint, BiasTerminals, TransistorSOA
 from benchbot.plan_common import (
@@ -732,6 +733,11 @@ class Plan(SourcedDocument, PlanModel):
         description="the bench the plan is written for, used when `benchbot run` gets no "
         "--bench: a built-in bench name (e.g. simulated-network) or a bench file path "
         "relative to the plan")
+    calibration_policy: CalibrationPolicy = Field(
+        default="refuse",
+        description="instrument calibration at run start (lab inventory): refuse = an expired "
+        "calibration refuses the run, an instrument not in the inventory is a warning; warn = "
+        "both are recorded warnings; strict = both refuse the run")
     conditions: Conditions = Field(default_factory=Conditions)
     steps: list[Step] = Field(min_length=1)
 

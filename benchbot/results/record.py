@@ -202,6 +202,12 @@ class RunRecord:
         set_attrs(group.attrs, calibration or {}, "calibration.")
 
     @timed
+    def set_run_attrs(self, values: Mapping[str, Any]) -> None:
+        """Root attributes known only once the run has started (e.g. `corrections_json`,
+        `calibration_policy`), written through `set_attrs`; None values are skipped."""
+        set_attrs(self._open_file().attrs, values)
+
+    @timed
     def add_path_loss(self, role: str, frequency_hz: ArrayLike, loss_db: ArrayLike, source: str,
                       *, attrs: Mapping[str, Any] | None = None) -> None:
         """`/calibration/path_loss/<role>`: `frequency` (Hz, scale) and `loss_db` (dB, positive

@@ -62,11 +62,17 @@ def _parser() -> argparse.ArgumentParser:
                      "default) or simulated-rs (Rohde & Schwarz)")
     run.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     run.add_argument("--visa-library", default="@py", help="pyvisa backend (default @py)")
+    run.add_argument("--inventory", type=Path,
+                     help="lab calibration inventory (benchbot.inventory/1) instead of the one the "
+                     "bench names")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check a plan (and bench) without touching any")
     validate.add_argument("plan", type=Path)
     validate.add_argument("--bench", type=Path)
+    validate.add_argument("--inventory", type=Path,
+                          help="lab calibration inventory (benchbot.inventory/1) instead of "
+                          "the one the bench names")
     validate.set_defaults(func=cmd_validate)
 
     show = sub.add_parser("show", help="summarise an HDF5 run record")
@@ -101,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     touchstone.add_argument("--out", type=Path,
                             help="output directory (default: <record>_touchstone/)")
     touchstone.set_defaults(func=cmd_export_touchstone)
+    csv_export = export_sub.add_parser(
+        "csv", help="tidy CSV per step and trace, metrics.csv, events.csv (units in headers)")
+    csv_export.add_argument("record", type=Path)
+    csv_export.add_argument("-o", "--out", type=Path,
+                            help="output directory (default: <record>_csv/)")
+    csv_export.set_defaults(func=cmd_export_csv)
+    netcdf = export_sub.add_parser(
+        "netcdf", help="one netCDF-4 file: a group per step, metrics, traces, events")
+    netcdf.add_argument("record", type=Path)
+    netcdf.add_argument("-o", "--out", type=Path, help="output file (default: <record>.nc)")
+    netcdf.set_defaults(func=cmd_export_netcdf)
 
     results = sub.add_parser("results", help="work with run records and results folders")
     results_sub = results.add_subparsers(required=True, metavar="ACTION")
@@ -133,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     plan = load_plan(args.plan)
     bench, bench_text = _bench(args.bench, plan)
+    if args.inventory is not None:
+        bench = bench.with_inventory(args.inventory)
     check_plan_against_bench(plan, bench)
     request = RunRequest(
         plan=plan, plan_text=args.plan.read_text(encoding="utf-8"), bench=bench,
@@ -187,6 +206,8 @@ class _sigterm_as_interrupt:
 def cmd_validate(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     bench, _ = _bench(args.bench, plan)
+    if args.inventory is not None:
+        bench = bench.with_inventory(args.inventory)
     check_plan_against_bench(plan, bench)
     points = sum(s.total_points() for s in plan.steps)
     console.print(f"[bold green]valid[/]: {args.plan} — plan {plan.name} v{plan.version}, "
@@ -311,6 +332,34 @@ def cmd_export_touchstone(args: argparse.Namespace) -> int:
     if not paths:
         errors.print(f"no S-parameter steps in {args.record}", highlight=False)
     sys.stdout.write("".join(f"{path}\n" for path in paths))
+    return EXIT_PASS
+
+
+def cmd_export_csv(args: argparse.Namespace) -> int:
+    """CSV files of a record; prints each path on its own line."""
+    from benchbot.results.export import export_csv
+    from benchbot.results.reader import RecordFormatError
+
+    try:
+        paths = export_csv(args.record, args.out)
+    except (OSError, RecordFormatError, ValueError) as exc:
+        errors.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    sys.stdout.write("".join(f"{path}\n" for path in paths))
+    return EXIT_PASS
+
+
+def cmd_export_netcdf(args: argparse.Namespace) -> int:
+    """One netCDF-4 file of a record; prints its path."""
+    from benchbot.results.export import export_netcdf
+    from benchbot.results.reader import RecordFormatError
+
+    try:
+        path = export_netcdf(args.record, args.out)
+    except (OSError, RecordFormatError, ValueError) as exc:
+        errors.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    sys.stdout.write(f"{path}\n")
     return EXIT_PASS
 
 

@@ -176,6 +176,7 @@ class BiasKernel:
         self.last_power_down: PowerDownReport | None = None
         #: the drain compliance in force (a breakdown sweep lowers it for its duration)
         self.drain_current_limit_a = terminals.drain_current_limit_a
+        self._off_state_test = False  # inside a breakdown sweep
         self._use_watchdog = watchdog
         self._watchdog_endpoints = watchdog_endpoints
         self._watchdog_timeout_s = watchdog_timeout_s
@@ -258,8 +259,8 @@ class BiasKernel:
         if r.drain_in_compliance and compliance_is_fault:
             raise self._fault(f"drain compliance trip {where}", r, power_down)
         cap = self.soa.max_off_state_drain_current_a
-        if (cap is not None and r.vgs_v <= self.soa.pinch_off_gate_voltage_v + 1e-6
-                and abs(r.id_a) > cap):
+        if (cap is not None and not self._off_state_test
+                and r.vgs_v <= self.soa.pinch_off_gate_voltage_v + 1e-6 and abs(r.id_a) > cap):
             raise self._fault(f"Id {r.id_a:.3g} A with the gate pinched off > SOA "
                               f"max_off_state_drain_current_a {cap:g} A {where}", r, power_down)
         if abs(r.id_a) > self.soa.max_drain_current_a * (1 + 1e-6):
@@ -407,6 +408,14 @@ class BiasKernel:
         self.check([BiasPoint(vgs, vds, drain_current_limit_a=drain_current_limit_a,
                               off_state_test=off_state_test) for vgs, vds in points])
         self._use_drain_limit(drain_current_limit_a)
+        self._off_state_test = off_state_test  # its compliance, not the off-state cap, bounds Id
+        try:
+            return self._sweep_points(points, compliance_stops, off_state_test, on_point)
+        finally:
+            self._off_state_test = False
+
+    def _sweep_points(self, points: list[tuple[float, float]], compliance_stops: bool,
+                      off_state_test: bool, on_point: PointCallback | None) -> BiasSweep:
         readings: list[BiasReading] = []
         for vgs_v, vds_v in points:
             if not self.biased:

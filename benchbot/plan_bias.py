@@ -130,11 +130,13 @@ class BiasPoint(NamedTuple):
     off_state_test: bool = False
 
 
-def _worst_drain_current_a(vgs_v: float, limit_a: float, soa: TransistorSOA) -> float:
+def _worst_drain_current_a(vgs_v: float, limit_a: float, soa: TransistorSOA,
+                           off_state_test: bool = False) -> float:
     """The drain compliance, or the SOA's pinched-off current where the gate is pinched off
-    (the kernel enforces that bound on every read-back)."""
+    (the kernel enforces that bound on every read-back) - except in a breakdown sweep, which
+    drives the off-state current up to its own compliance on purpose."""
     cap = soa.max_off_state_drain_current_a
-    if cap is not None and vgs_v <= soa.pinch_off_gate_voltage_v:
+    if cap is not None and vgs_v <= soa.pinch_off_gate_voltage_v and not off_state_test:
         return min(limit_a, cap)
     return limit_a
 
@@ -147,7 +149,7 @@ def worst_case_power_w(point: BiasPoint, soa: TransistorSOA, terminals: BiasTerm
     vgs, vds = (point.base_vgs_v, point.base_vds_v) if at_base else (point.vgs_v, point.vds_v)
     limit = (terminals.drain_current_limit_a if point.drain_current_limit_a is None
              else point.drain_current_limit_a)
-    return (abs(vds) * _worst_drain_current_a(vgs, limit, soa)
+    return (abs(vds) * _worst_drain_current_a(vgs, limit, soa, point.off_state_test)
             + abs(vgs) * terminals.gate_current_limit_a)
 
 

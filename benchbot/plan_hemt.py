@@ -375,10 +375,14 @@ def hemt_plan_problems(plan: Any) -> Problems:
 def _compliance_hint(step: Any, soa: Any, terminals: Any, found: list[str]) -> str | None:
     """When the worst case (Vds × drain compliance) is what fails, the compliance that would
     keep every DC point of the step inside the SOA's dissipation and junction temperature."""
-    if not isinstance(step, HemtStep) or not any("Pdiss" in v for v in found):
+    if not isinstance(step, HemtStep) or not any("(Vds × drain compliance)" in v for v in found):
         return None
-    dc = [p for p in step.bias_points() if p.pulse_width_s is None]
-    vds_max = max((p.vds_v for p in dc if p.vgs_v > soa.pinch_off_gate_voltage_v), default=0.0)
+    if any(p.pulse_width_s is not None for p in step.bias_points()):
+        return None  # pulses: width, duty and base all matter, no single number to suggest
+    dc = step.bias_points()
+    capped = soa.max_off_state_drain_current_a is not None
+    vds_max = max((p.vds_v for p in dc if not (capped and p.vgs_v <= soa.pinch_off_gate_voltage_v
+                                                 and not p.off_state_test)), default=0.0)
     if vds_max <= 0:
         return None
     gate_w = max(abs(p.vgs_v) for p in dc) * terminals.gate_current_limit_a

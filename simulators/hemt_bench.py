@@ -45,6 +45,9 @@ MIN_DWELL_S = 1.0e-3
 V_SEARCH_SPAN_V = 400.0
 _GRID_POINTS = 65
 _GRID_ROUNDS = 5
+#: (points, rounds) of the nested fallback's grids: as fine in the end (400 V / 16⁸ ≈ 0.1 µV),
+#: far fewer device evaluations (each drain trial solves the gate)
+_NESTED_GRID = (17, 8)
 _MAX_SWEEPS = 40
 
 Key = tuple[str, int]
@@ -81,12 +84,14 @@ def _at(device: Device, vg: float, vd: float) -> tuple[float, float]:
 
 
 def _crossing(fn: Callable[[np.ndarray], np.ndarray], v_from: float, v_to: float,
-              target: float) -> float | None:
+              target: float, grid: tuple[int, int] = (_GRID_POINTS, _GRID_ROUNDS)
+              ) -> float | None:
     """First V going from `v_from` to `v_to` where fn(V) crosses `target` (grid + refinement;
     robust to the non-monotonic I-V of a self-heated drain), or None."""
     a, b = v_from, v_to
-    for _ in range(_GRID_ROUNDS):
-        v = np.linspace(a, b, _GRID_POINTS)
+    points, rounds = grid
+    for _ in range(rounds):
+        v = np.linspace(a, b, points)
         g = fn(v) - target
         if g[0] == 0.0:
             return float(v[0])
@@ -98,11 +103,12 @@ def _crossing(fn: Callable[[np.ndarray], np.ndarray], v_from: float, v_to: float
     return 0.5 * (a + b)
 
 
-def _solve_terminal(fn: Callable[[np.ndarray], np.ndarray], state: SmuChannelState | None
+def _solve_terminal(fn: Callable[[np.ndarray], np.ndarray], state: SmuChannelState | None,
+                    grid: tuple[int, int] = (_GRID_POINTS, _GRID_ROUNDS)
                     ) -> tuple[float, TerminalReading]:
     """Voltage at one terminal given the other (device side) and what the channel reads."""
     if state is None or not state.output_on:  # open: the terminal floats at zero current
-        v = _crossing(fn, -V_SEARCH_SPAN_V, V_SEARCH_SPAN_V, 0.0)
+        v = _crossing(fn, -V_SEARCH_SPAN_V, V_SEARCH_SPAN_V, 0.0, grid)
         return (0.0 if v is None else v), TerminalReading(0.0, 0.0, False)
     limit = abs(float(state.limit))
     level = float(state.level)
@@ -112,7 +118,7 @@ def _solve_terminal(fn: Callable[[np.ndarray], np.ndarray], state: SmuChannelSta
             return level, TerminalReading(level, i, False)
         target = math.copysign(limit, i)
         far = level - math.copysign(V_SEARCH_SPAN_V, i)
-        v = _crossing(fn, level, far, target)
+        v = _crossing(fn, level, far, target, grid)
         v = far if v is None else v
         return v, TerminalReading(v, target, True)
     # "CURR": force the current, clamp the voltage at ±limit
@@ -121,30 +127,90 @@ def _solve_terminal(fn: Callable[[np.ndarray], np.ndarray], state: SmuChannelSta
         return limit, TerminalReading(limit, float(ends[1]), True)
     if ends[0] > level:
         return -limit, TerminalReading(-limit, float(ends[0]), True)
-    v = _crossing(fn, -limit, limit, level)
+    v = _crossing(fn, -limit, limit, level, grid)
     v = limit if v is None else v
     return v, TerminalReading(v, level, False)
+
+
+def _gate_voltages(device: Device, gate: SmuChannelState | None, vd: np.ndarray
+                   ) -> np.ndarray:
+    """The gate terminal's voltage at each drain voltage in ``vd`` (what `_solve_terminal`
+    gives the gate there), vectorised over ``vd`` for a voltage-sourcing gate: at its level
+    while |Ig| ≤ limit, else the first voltage from the level (towards zero current) where
+    |Ig| = limit, found as `_crossing` does on the `_NESTED_GRID`."""
+    if gate is None or not gate.output_on or gate.mode != "VOLT":
+        return np.array([_solve_terminal(lambda v, x=x: device(v, np.full_like(v, x))[0],
+                                         gate, _NESTED_GRID)[0] for x in vd])
+    level, limit = float(gate.level), abs(float(gate.limit))
+    i0 = device(np.full_like(vd, level), vd)[0]
+    out = np.full_like(vd, level)
+    rows = np.nonzero(np.abs(i0) > limit)[0]
+    if rows.size == 0:
+        return out
+    sign = np.sign(i0[rows])
+    target = sign * limit
+    a = np.full(rows.size, level)
+    b = level - sign * V_SEARCH_SPAN_V
+    found = np.zeros(rows.size, bool)
+    points, rounds = _NESTED_GRID
+    steps = np.linspace(0.0, 1.0, points)
+    for _ in range(rounds):
+        v = a[:, None] + (b - a)[:, None] * steps[None, :]
+        g = device(v, np.broadcast_to(vd[rows][:, None], v.shape))[0] - target[:, None]
+        changed = np.sign(g) != np.sign(g[:, :1])
+        found = changed.any(axis=1)
+        k = np.where(found, np.argmax(changed, axis=1), 1)
+        idx = np.arange(rows.size)
+        a, b = v[idx, k - 1], v[idx, k]
+    out[rows] = np.where(found, 0.5 * (a + b), level - sign * V_SEARCH_SPAN_V)
+    return out
+
+
+def _nested_point(device: Device, gate: SmuChannelState | None,
+                  drain: SmuChannelState | None
+                  ) -> tuple[float, float, TerminalReading, TerminalReading]:
+    """The operating point with the gate solved inside the drain's solve: the drain terminal
+    sees Id(Vg*(Vd), Vd), Vg* the gate's own solution at that Vd. Slower than the alternating
+    solve (a gate solve per drain trial) but it cannot oscillate: used when that one does not
+    settle (e.g. off-state breakdown with the gate compliance below the breakdown current
+    leaving through the gate: the gate rises, the channel opens, the drain backs off, the gate
+    falls back...)."""
+    def drain_current(v: np.ndarray) -> np.ndarray:
+        vd = np.asarray(v, float).ravel()
+        return device(_gate_voltages(device, gate, vd), vd)[1]
+
+    vd, rd = _solve_terminal(drain_current, drain, _NESTED_GRID)
+    vg, rg = _solve_terminal(lambda v: device(v, np.full_like(v, vd))[0], gate)
+    return vg, vd, rg, rd
 
 
 def operating_point(device: Device, gate: SmuChannelState | None,
                     drain: SmuChannelState | None
                     ) -> tuple[float, float, TerminalReading, TerminalReading]:
     """Gate and drain voltages (device side) and the two channels' readings, by alternating
-    1-D solves (Gauss-Seidel) until both voltages change by less than 1 nV."""
+    1-D solves (Gauss-Seidel) until both voltages change by less than 1 nV; if they never do
+    (or return to where they were two sweeps before), by the nested solve
+    (:func:`_nested_point`)."""
     def start(s: SmuChannelState | None) -> float:
         return float(s.level) if s is not None and s.output_on and s.mode == "VOLT" else 0.0
 
     vg, vd = start(gate), start(drain)
     rg = rd = TerminalReading(0.0, 0.0, False)
+    settled = False
+    before = (math.nan, math.nan)  # the sweep before last: a 2-cycle never settles
     for sweep in range(_MAX_SWEEPS):
         vg_new, rg = _solve_terminal(
             lambda v, vd=vd: device(v, np.full_like(v, vd))[0], gate)
         vd_new, rd = _solve_terminal(
             lambda v, vg=vg_new: device(np.full_like(v, vg), v)[1], drain)
         settled = abs(vg_new - vg) < 1e-9 and abs(vd_new - vd) < 1e-9
-        vg, vd = vg_new, vd_new
-        if settled and sweep > 0:
+        cycling = not settled and (abs(vg_new - before[0]) < 1e-9
+                                   and abs(vd_new - before[1]) < 1e-9)
+        before, vg, vd = (vg, vd), vg_new, vd_new
+        if (settled and sweep > 0) or cycling:
             break
+    if not settled:
+        vg, vd, rg, rd = _nested_point(device, gate, drain)
     ig, i_d = _at(device, vg, vd)
     # a free (not clamped) voltage source reads the current actually flowing
     if gate is not None and gate.output_on and gate.mode == "VOLT" and not rg.in_compliance:

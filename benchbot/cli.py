@@ -13,7 +13,7 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -319,48 +319,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def cmd_export_touchstone(args: argparse.Namespace) -> int:
-    """Touchstone files of every S-parameter step; prints each path on its own line."""
-    from benchbot.results.networks import export_touchstone
+def _export(args: argparse.Namespace, export: Any) -> list[Path] | None:
+    """Run ``export(record, out)``; None (after saying why) if the record cannot be read."""
     from benchbot.results.reader import RecordFormatError
 
     try:
-        paths = export_touchstone(args.record, args.out)
+        out = export(args.record, args.out)
     except (OSError, RecordFormatError, ValueError) as exc:
         errors.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
-        return EXIT_ERROR
-    if not paths:
-        errors.print(f"no S-parameter steps in {args.record}", highlight=False)
+        return None
+    paths = out if isinstance(out, list) else [out]
     sys.stdout.write("".join(f"{path}\n" for path in paths))
-    return EXIT_PASS
+    return paths
+
+
+def cmd_export_touchstone(args: argparse.Namespace) -> int:
+    """Touchstone files of every S-parameter step; prints each path on its own line."""
+    from benchbot.results.networks import export_touchstone
+
+    paths = _export(args, export_touchstone)
+    if paths == []:
+        errors.print(f"no S-parameter steps in {args.record}", highlight=False)
+    return EXIT_ERROR if paths is None else EXIT_PASS
 
 
 def cmd_export_csv(args: argparse.Namespace) -> int:
     """CSV files of a record; prints each path on its own line."""
     from benchbot.results.export import export_csv
-    from benchbot.results.reader import RecordFormatError
 
-    try:
-        paths = export_csv(args.record, args.out)
-    except (OSError, RecordFormatError, ValueError) as exc:
-        errors.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
-        return EXIT_ERROR
-    sys.stdout.write("".join(f"{path}\n" for path in paths))
-    return EXIT_PASS
+    return EXIT_ERROR if _export(args, export_csv) is None else EXIT_PASS
 
 
 def cmd_export_netcdf(args: argparse.Namespace) -> int:
     """One netCDF-4 file of a record; prints its path."""
     from benchbot.results.export import export_netcdf
-    from benchbot.results.reader import RecordFormatError
 
-    try:
-        path = export_netcdf(args.record, args.out)
-    except (OSError, RecordFormatError, ValueError) as exc:
-        errors.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
-        return EXIT_ERROR
-    sys.stdout.write(f"{path}\n")
-    return EXIT_PASS
+    return EXIT_ERROR if _export(args, export_netcdf) is None else EXIT_PASS
 
 
 def _add_results_list(results_sub: argparse._SubParsersAction) -> None:

@@ -87,14 +87,15 @@ class MetricRow:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> MetricRow:
         """From a reader row (NaN numbers already None)."""
-        return cls(str(row.get("metric", "")), str(row.get("unit", "")), _num(row.get("value")),
-                   _num(row.get("min")), _num(row.get("max")), _json(row.get("condition")),
-                   _json(row.get("extra")), str(row.get("limit_source") or ""))
+        num = number_or_none
+        return cls(str(row.get("metric", "")), str(row.get("unit", "")), num(row.get("value")),
+                   num(row.get("min")), num(row.get("max")), json_dict(row.get("condition")),
+                   json_dict(row.get("extra")), str(row.get("limit_source") or ""))
 
     @property
     def frequency_hz(self) -> float | None:
         """The ``frequency_hz`` condition, if any."""
-        return _num(self.condition.get("frequency_hz"))
+        return number_or_none(self.condition.get("frequency_hz"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +166,8 @@ def _traces(group: h5py.Group) -> list[Trace]:
     return out
 
 
-def _num(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
+    """The value as a float; None when missing, NaN or not a number (HDF5 attributes)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -173,7 +175,8 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-def _json(text: Any) -> dict[str, Any]:
+def json_dict(text: Any) -> dict[str, Any]:
+    """A JSON object stored as text (or already a dict); {} for anything else."""
     if isinstance(text, dict):
         return text
     try:

@@ -8,9 +8,7 @@ as "3.55 GHz · Vds 5 V". Renderers only lay out what is here; they never read t
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 import struct
 from collections.abc import Iterable, Mapping
@@ -22,8 +20,9 @@ from typing import Any
 
 import yaml
 
-from benchbot.plots.data import StepData, load_record
+from benchbot.plots.data import StepData, json_dict, load_record, number_or_none
 from benchbot.plots.render import step_figures
+from benchbot.results.export import file_sha256
 from benchbot.results.format import ABORTED, COMPLETED, ERROR, INTERRUPTED, PARTIAL_SUFFIX
 from benchbot.results.reader import RecordSummary, StepSummary
 
@@ -152,13 +151,6 @@ def default_report_path(record_path: str | Path, suffix: str) -> Path:
     return path.with_name(f"{name}_report{suffix}")
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_report(record_path: str | Path, *, figures: bool = True,
@@ -335,7 +327,7 @@ def _corrections(s: RecordSummary) -> list[tuple[str, str]]:
                      f"{span}source {table.get('source', '-')}; "
                      f"sha256 {str(table.get('sha256', '-'))[:16]}…"))
     for st in s.steps:
-        cal = _json(st.attrs.get("vna_calibration"))
+        cal = json_dict(st.attrs.get("vna_calibration"))
         if cal:
             rows.append((f"VNA calibration · step {st.name}", _vna_cal_text(cal)))
     return rows
@@ -458,7 +450,7 @@ def _step_section(step: StepData, s: RecordSummary, figures: bool, dpi: int,
     sources = [(source, ", ".join(metrics)) for source, metrics in by_source.items()]
     images = _figures(record, step, dpi) if figures else []
     notes = []
-    cal = _json(summary.attrs.get("vna_calibration"))
+    cal = json_dict(summary.attrs.get("vna_calibration"))
     if cal:
         notes.append("VNA calibration: " + _vna_cal_text(cal))
     if summary.status != COMPLETED:
@@ -529,12 +521,12 @@ _SCALED_UNITS = {"A", "A/mm", "S", "S/mm", "V", "W", "s", "F", "H", "Hz"}
 
 def _metric_line(row: Mapping[str, Any]) -> MetricLine:
     unit = str(row.get("unit") or "")
-    value, lo, hi = _num(row.get("value")), _num(row.get("min")), _num(row.get("max"))
+    value, lo, hi = (number_or_none(row.get(key)) for key in ("value", "min", "max"))
     factor, shown_unit = _display_scale(unit, [v for v in (value, lo, hi) if v is not None])
     has_limit = lo is not None or hi is not None
     verdict = str(row.get("verdict") or "").lower() if has_limit else NOT_JUDGED
-    margin = _num(row.get("margin"))
-    marginal = _num(row.get("marginal"))
+    margin = number_or_none(row.get("margin"))
+    marginal = number_or_none(row.get("marginal"))
     limit = _limit_text(lo, hi, factor)
     band = ""
     if has_limit and marginal:
@@ -588,7 +580,7 @@ def _limit_text(lo: float | None, hi: float | None, factor: float) -> str:
 
 
 def _condition_text(text: Any) -> str:
-    condition = _json(text)
+    condition = json_dict(text)
     if not condition:
         return "whole step"
     parts = []
@@ -608,19 +600,3 @@ _CONDITION_NAMES = {"drain_voltage_v": "Vds", "gate_voltage_v": "Vgs",
                     "output_power_dbm": "Pout", "input_power_dbm": "Pin"}
 
 
-def _num(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
-def _json(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        return text
-    try:
-        value = json.loads(text) if text else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -666,7 +666,7 @@ def test_simulated_gate_smu_clamps_at_its_compliance_in_off_state_breakdown() ->
     assert -6.0 < vg < 0.0 and 100.0 < vd < 160.0, (vg, vd)  # the gate rose, the drain backed off
 
 
-#: a small SOA the two known-bug plans below share (no off-state cap, breakdown tests allowed)
+#: a small SOA the two regression plans below share (no off-state cap, breakdown tests allowed)
 _KNOWN_SOA = {
     "min_gate_voltage_v": -8.0, "max_gate_voltage_v": 1.0, "max_drain_voltage_v": 40.0,
     "max_drain_current_a": 0.5, "max_gate_current_a": 1e-3, "max_power_w": 1.0,
@@ -709,12 +709,19 @@ def test_the_compliance_hint_counts_pinched_off_points_without_a_cap() -> None:
 
 
 def test_breakdown_dissipation_is_counted_at_its_own_compliance() -> None:
-    """A breakdown sweep to 170 V with a 9 mA compliance and an off-state cap of 5 mA: the SOA
-    check counts 170 V × 5 mA = 0.85 W (< 1 W) and accepts it; the device jumps from 3.7 mA
-    at 160 V to the 9 mA compliance at 170 V (the drain backs off to ≈ 154 V): 1.39 W."""
+    """Found by this fuzzing: a breakdown sweep to 170 V with a 9 mA compliance and an
+    off-state cap of 5 mA was counted at 170 V × 5 mA = 0.85 W (< 1 W) and accepted, and the
+    device jumped from 3.7 mA at 160 V to the 9 mA compliance at 170 V (the drain backing off
+    to ≈ 154 V): 1.39 W. Counted at its own compliance (1.54 W) it is refused."""
+    with pytest.raises(PlanError, match=r"point 2 \(Vgs -6 V, Vds 170 V\): Pdiss 1.54 W"):
+        parse_plan(plan_text(_breakdown_past_the_cap()))
+    check_plan(_breakdown_past_the_cap())
+
+
+def _breakdown_past_the_cap() -> dict[str, Any]:
+    """The plan of the test above."""
     soa = {**_KNOWN_SOA, "max_off_state_drain_current_a": 5e-3}
-    data = _plan(soa, dict(_KNOWN_BIAS), [{
+    return _plan(soa, dict(_KNOWN_BIAS), [{
         "name": "bd", "kind": "off_state_breakdown", "gate_voltage_v": -6.0,
         "drain_voltage_v": [150.0, 160.0, 170.0], "drain_current_limit_a": 9e-3}])
-    check_plan(data)
 

@@ -19,10 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from benchbot import simbench
-from benchbot.bench import BenchDefinition, BenchError, builtin_bench_path, load_bench
-from benchbot.console import RichProgress, metric_from_record, metrics_tables, verdict_text
-from benchbot.limits import Verdict
-from benchbot.plan import Plan, PlanError, load_plan, plan_json_schema
+from benchbot.bench import (
+    BUILTIN_BENCHES,
+    BenchDefinition,
+    BenchError,
+    builtin_bench_path,
+    load_bench,
+)
+from benchbot.console import RichProgress, metrics_tables, verdict_text
+from benchbot.limits import MetricResult, Verdict
+from benchbot.plan import Plan, PlanError, load_plan, parse_plan, plan_json_schema
 from benchbot.safety import SafetyError, check_plan_against_bench
 
 if TYPE_CHECKING:  # the runner pulls in pyvisa: imported only when a run starts
@@ -56,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a test plan (default: on the built-in simulated bench)")
-    run.add_argument("plan", type=Path)
+    run.add_argument("plan", type=Path, nargs="?",
+                     help="the test plan (with --resume: optional; the record's own plan)")
+    run.add_argument("--resume", type=Path, metavar="RECORD",
+                     help="continue the interrupted run of RECORD (its .h5.partial, or an .h5 "
+                     "that ended aborted or in error) from its last committed sweep point")
     run.add_argument("--bench", type=Path,
                      help="bench file, or a built-in simulated bench: simulated (Keysight, "
                      "default) or simulated-rs (Rohde & Schwarz)")
@@ -148,6 +158,11 @@ def _is_simulated(bench: BenchDefinition) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     from benchbot.runner import RunRequest  # heavy imports only when running
 
+    if args.resume is not None:
+        return _cmd_resume(args)
+    if args.plan is None:
+        errors.print("benchbot run: give a PLAN, or --resume RECORD")
+        return 2
     plan = load_plan(args.plan)
     bench, bench_text = _bench(args.bench, plan)
     if args.inventory is not None:
@@ -157,6 +172,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan=plan, plan_text=args.plan.read_text(encoding="utf-8"), bench=bench,
         bench_text=bench_text, results_dir=args.results_dir, visa_library=args.visa_library,
     )
+    return _launch(request, None)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    """`run --resume RECORD`: the record's plan (or PLAN, if it is the same file) on the bench
+    the interrupted run used (`--bench`, the plan's bench, or the built-in bench of that name),
+    all refused before anything is touched if they differ from what the record says."""
+    from benchbot.results.meta import sha256_text
+    from benchbot.results.resume import ResumeError, inspect
+    from benchbot.runner import RunRequest
+
+    try:
+        point = inspect(args.resume)
+    except ResumeError as exc:
+        errors.print(f"[bold red]refused:[/] {exc}", markup=True, highlight=False)
+        return EXIT_INVALID
+    plan_text = (args.plan.read_text(encoding="utf-8") if args.plan is not None
+                 else point.plan_text)
+    if sha256_text(plan_text) != point.plan_sha256:
+        raise PlanError.single("plan", f"{args.plan} is not the plan of the interrupted run "
+                               f"(SHA-256 differs); omit PLAN to use the record's own")
+    plan = load_plan(args.plan) if args.plan is not None else parse_plan(
+        plan_text, f"{args.resume} (plan_yaml)")
+    bench_path = args.bench
+    if bench_path is None and point.bench_name in BUILTIN_BENCHES:
+        bench_path = Path(point.bench_name)
+    bench, bench_text = _bench(bench_path, plan)
+    if sha256_text(bench_text) != point.bench_sha256:
+        raise BenchError.single("--bench", f"bench {bench.name!r} is not the bench file of the "
+                                f"interrupted run ({point.bench_name!r}; SHA-256 differs)")
+    if args.inventory is not None:
+        bench = bench.with_inventory(args.inventory)
+    console.print(f"resuming {point.source_path.name}: {point.interrupted_status}; "
+                  f"{sum(s.completed for s in point.steps)} of {len(plan.steps)} step(s) "
+                  "completed before")
+    request = RunRequest(
+        plan=plan, plan_text=plan_text, bench=bench, bench_text=bench_text,
+        results_dir=point.source_path.parent, visa_library=args.visa_library,
+    )
+    return _launch(request, point.source_path)
+
+
+def _launch(request: RunRequest, resume_from: Path | None) -> int:
+    """Print the header, run (or resume) on the simulated bench or the hardware, print the
+    metrics, the verdict and the record; the exit status by verdict."""
+    plan, bench = request.plan, request.bench
     console.print(f"plan [bold]{plan.name}[/] v{plan.version} · DUT {plan.dut.part_number} "
                   f"s/n {plan.dut.serial} · bench [bold]{bench.name}[/]")
     with _sigterm_as_interrupt():
@@ -164,9 +225,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             seed = (bench.simulation or {}).get("seed")
             with simbench.running(bench, plan.dut.part_number) as (served, _):
                 console.print(f"simulated bench on loopback (seed {seed})")
-                outcome = _run(request, served, simulated=True, seed=seed)
+                outcome = _run(request, served, True, seed, resume_from)
         else:
-            outcome = _run(request, bench, simulated=False, seed=None)
+            outcome = _run(request, bench, False, None, resume_from)
     for table in metrics_tables(outcome.metrics):
         console.print(table)
     if outcome.error:
@@ -176,13 +237,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_BY_VERDICT[outcome.verdict]
 
 
-def _run(
-    request: RunRequest, bench: BenchDefinition, simulated: bool, seed: int | None
-) -> RunOutcome:
-    from benchbot.runner import run
+def _run(request: RunRequest, bench: BenchDefinition, simulated: bool, seed: int | None,
+         resume_from: Path | None) -> RunOutcome:
+    from benchbot.runner import resume, run
 
     request = replace(request, bench=bench, simulated=simulated, simulator_seed=seed)
     with RichProgress(console, len(request.plan.steps)) as progress:
+        if resume_from is not None:
+            return resume(request, resume_from, progress)
         return run(request, progress)
 
 
@@ -224,7 +286,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key, value in summary.headline().items():
         meta.add_row(f"[bold]{key}[/]", str(value))
     console.print(meta)
-    results = [metric_from_record(step.name, row) for step in summary.steps
+    results = [MetricResult.from_record_row(step.name, row) for step in summary.steps
                for row in step.metrics]
     for table in metrics_tables(results):
         console.print(table)

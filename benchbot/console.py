@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -17,7 +15,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from benchbot.limits import Limit, MetricResult, Verdict
+from benchbot.limits import MetricResult, Verdict
 
 VERDICT_STYLE = {
     Verdict.PASS: "bold green",
@@ -160,21 +158,3 @@ def _cell(result: MetricResult | None) -> str:
         return text
     return f"[{VERDICT_STYLE[result.verdict]}]{text}[/]" + (
         "" if result.verdict is Verdict.PASS else f" {result.verdict.value}")
-
-
-def metric_from_record(step: str, row: dict[str, Any]) -> MetricResult:
-    """A metrics-table row of a record, as the MetricResult it was written from."""
-    lo, hi = row.get("min"), row.get("max")
-    limit = None
-    if lo is not None or hi is not None:
-        limit = Limit(min=lo, max=hi, marginal_db=row.get("marginal") or 0.0,
-                      source=row.get("limit_source") or "")
-    value = row.get("value")
-    return MetricResult(
-        step=step, metric=row["metric"], unit=row.get("unit", ""),
-        value=math.nan if value is None else float(value),
-        condition=json.loads(row.get("condition") or "{}"), limit=limit,
-        verdict=Verdict(row.get("verdict") or "pass"),
-        margin=math.nan if row.get("margin") is None else float(row["margin"]),
-        note=row.get("note", ""),
-    )

@@ -34,6 +34,7 @@ from benchbot.plan import AnyStep, Plan
 from benchbot.plan_hemt import step_bias_points
 from benchbot.results.format import ABORTED, COMPLETED, ERROR
 from benchbot.results.record import RunRecord
+from benchbot.resume import ResumedRun
 from instruments.interfaces import (
     DCSupply,
     Instrument,
@@ -94,8 +95,13 @@ class _Step:
     def set_attrs(self, values: dict[str, Any]) -> None:
         self._writer.set_attrs(values)
 
-    def commit(self) -> None:
+    def commit(self, row: int | None = None) -> None:
+        if row is not None:
+            self._writer.mark_committed(row)
         self._writer.flush()
+
+    def stored_row(self, row: int) -> dict[str, np.ndarray] | None:
+        return self._writer.stored_row(row)
 
     def point_done(self) -> None:
         self._engine.listener.point_done(self._index)
@@ -116,8 +122,11 @@ class Engine:
         instruments: dict[str, Instrument],
         record: RunRecord,
         listener: ProgressListener | None = None,
+        resume: ResumedRun | None = None,
     ) -> None:
         self.plan, self.bench, self.instruments = plan, bench, instruments
+        #: what an interrupted run of this plan left (``benchbot run --resume``), if any
+        self.resume = resume
         self.record = record
         self.listener = listener or SilentListener()
         self.abort_requested = threading.Event()
@@ -133,6 +142,10 @@ class Engine:
             self._record_bench()
             self._setup()
             for index, step in enumerate(self.plan.steps):
+                kept = self.resume.completed_metrics(index) if self.resume else None
+                if kept is not None:
+                    verdict = max(verdict, self._keep_step(index, step, kept))
+                    continue
                 verdict = max(verdict, self._run_step(index, step))
         except (KeyboardInterrupt, RunAborted) as exc:
             status, verdict, error = "aborted", Verdict.ABORTED, str(exc) or "interrupted"
@@ -150,17 +163,71 @@ class Engine:
     def _record_bench(self) -> None:
         """Before any output: each instrument's identity and calibration status (looked up in
         the bench's lab inventory by *IDN? model and serial), the noise source's, and every
-        correction applied with its source and SHA-256 (`corrections_json`)."""
-        today = dt.date.today()
+        correction applied with its source and SHA-256 (`corrections_json`). A resumed run
+        checks that the bench is the one of the interrupted run, judges calibration again and
+        records the interruption."""
         path = self.bench.inventory_path
         inventory = load_inventory(path) if path is not None else None
-        self.calibration = []
+        self.calibration = self._calibration_checks(inventory, dt.date.today())
+        corrections = self._corrections()
+        if self.resume is not None:
+            self.resume.check_bench(self.instruments, corrections)
+            self.resume.note_in(self.record)
+        else:
+            self._write_bench(corrections)
+            self.record.set_run_attrs({
+                "corrections_json": json.dumps(corrections, sort_keys=True),
+                "calibration_policy": self.plan.calibration_policy,
+                "calibration_inventory": str(path) if path is not None else None,
+                "calibration_inventory_sha256": inventory.sha256 if inventory else None,
+            })
+        self._judge_calibration(inventory)
+
+    def _calibration_checks(self, inventory: Inventory | None, today: dt.date
+                            ) -> list[CalibrationCheck]:
+        """Every instrument's calibration (by role, in bench order), then the noise source's
+        (its bench ``cal_due`` when the inventory does not list it)."""
+        checks = []
         for role, instrument in self.instruments.items():
+            ident = instrument.identity
+            checks.append(check_instrument(inventory, role, ident.manufacturer, ident.model,
+                                           ident.serial, today))
+        source = self.bench.noise_source
+        if source is not None:
+            checks.append(check_instrument(
+                inventory, NOISE_SOURCE_ROLE, "", source.model, source.serial, today,
+                fallback_due=dt.date.fromisoformat(source.cal_due) if source.cal_due else None,
+                fallback_source="bench file noise_source.cal_due"))
+        return checks
+
+    def _corrections(self) -> list[dict[str, Any]]:
+        """The corrections this bench applies: path-loss tables and the noise source's ENR,
+        each with its origin and SHA-256."""
+        corrections: list[dict[str, Any]] = []
+        for role, entry in self.bench.instruments.items():
+            table = entry.path_loss
+            if table is None:
+                continue
+            where = f"bench file {self.bench.name}: instruments.{role}.path_loss"
+            corrections.append({"kind": "path_loss", "role": role,
+                                "source": f"file {table.file} ({where})" if table.file else where,
+                                "file": table.file, "sha256": table.source_sha256,
+                                "path": f"/calibration/path_loss/{role}"})
+        source = self.bench.noise_source
+        if source is not None:
+            corrections.append({"kind": "enr", "role": NOISE_SOURCE_ROLE,
+                                "source": f"bench file {self.bench.name}: noise_source.enr "
+                                f"({source.model} s/n {source.serial})", "file": None,
+                                "sha256": source.enr.source_sha256, "path": None})
+        return corrections
+
+    def _write_bench(self, corrections: list[dict[str, Any]]) -> None:
+        """`/instruments/<role>` (identity, resource, driver, calibration) and the path-loss
+        tables as applied."""
+        for check, (role, instrument) in zip(self.calibration, self.instruments.items(),
+                                             strict=False):
             entry = self.bench.instruments[role]
             ident = instrument.identity
-            check = check_instrument(inventory, role, ident.manufacturer, ident.model,
-                                     ident.serial, today)
-            self.calibration.append(check)
             self.record.add_instrument(
                 role,
                 idn={"manufacturer": ident.manufacturer, "model": ident.model,
@@ -170,43 +237,21 @@ class Engine:
                 calibration=check.attrs(),
             )
         source = self.bench.noise_source
-        if source is not None:  # judged like an instrument; its bench cal_due if not listed
-            check = check_instrument(
-                inventory, NOISE_SOURCE_ROLE, "", source.model, source.serial, today,
-                fallback_due=dt.date.fromisoformat(source.cal_due) if source.cal_due else None,
-                fallback_source="bench file noise_source.cal_due")
-            self.calibration.append(check)
-            if NOISE_SOURCE_ROLE not in self.instruments:
-                self.record.add_instrument(
-                    NOISE_SOURCE_ROLE, idn={"model": source.model, "serial": source.serial},
-                    resource=f"+28 V drive of {source.driven_by}", driver="",
-                    calibration=check.attrs())
-        corrections: list[dict[str, Any]] = []
-        for role, entry in self.bench.instruments.items():
-            table = entry.path_loss
-            if table is None:
+        if source is not None and NOISE_SOURCE_ROLE not in self.instruments:
+            self.record.add_instrument(
+                NOISE_SOURCE_ROLE, idn={"model": source.model, "serial": source.serial},
+                resource=f"+28 V drive of {source.driven_by}", driver="",
+                calibration=self.calibration[-1].attrs())
+        for correction in corrections:
+            if correction["kind"] != "path_loss":
                 continue
-            where = f"bench file {self.bench.name}: instruments.{role}.path_loss"
-            origin = f"file {table.file} ({where})" if table.file else where
+            table = self.bench.instruments[correction["role"]].path_loss
+            assert table is not None
             self.record.add_path_loss(
-                role, table.frequency_hz, table.loss_db, source=origin,
+                correction["role"], table.frequency_hz, table.loss_db,
+                source=correction["source"],
                 attrs={"source_sha256": table.source_sha256, "interpolation": "linear",
                        "source_kind": "file" if table.file else "inline"})
-            corrections.append({"kind": "path_loss", "role": role, "source": origin,
-                                "file": table.file, "sha256": table.source_sha256,
-                                "path": f"/calibration/path_loss/{role}"})
-        if source is not None:
-            corrections.append({"kind": "enr", "role": NOISE_SOURCE_ROLE,
-                                "source": f"bench file {self.bench.name}: noise_source.enr "
-                                f"({source.model} s/n {source.serial})", "file": None,
-                                "sha256": source.enr.source_sha256, "path": None})
-        self.record.set_run_attrs({
-            "corrections_json": json.dumps(corrections, sort_keys=True),
-            "calibration_policy": self.plan.calibration_policy,
-            "calibration_inventory": str(path) if path is not None else None,
-            "calibration_inventory_sha256": inventory.sha256 if inventory else None,
-        })
-        self._judge_calibration(inventory)
 
     def _judge_calibration(self, inventory: Inventory | None) -> None:
         """The plan's calibration_policy on the checks: events, or CalibrationError (the run
@@ -280,10 +325,12 @@ class Engine:
         view = self._bench_view()
         axes, datasets = measurement.declare(step, view)
         self.listener.step_started(index, step.name, step.total_points())
-        writer = self.record.begin_step(
-            index, step.name, step.kind, settings=step.model_dump(mode="json"),
-            axes=axes, datasets=datasets,
-        )
+        writer = self._resumed_writer(index) if self.resume else None
+        if writer is None:
+            writer = self.record.begin_step(
+                index, step.name, step.kind, settings=step.model_dump(mode="json"),
+                axes=axes, datasets=datasets,
+            )
         verdict = Verdict.ERROR
         try:
             self._apply_step_bias(step)
@@ -301,6 +348,33 @@ class Engine:
             status = {Verdict.ABORTED: ABORTED, Verdict.ERROR: ERROR}.get(verdict, COMPLETED)
             writer.finish(step_metrics, verdict=verdict.value, status=status)
             self.listener.step_finished(index, step.name, verdict)
+
+    def _keep_step(self, index: int, step: AnyStep, kept: list[MetricResult]) -> Verdict:
+        """A step the interrupted run completed: its data and metrics stay as recorded."""
+        self.listener.step_started(index, step.name, 0)
+        state = self.resume.point.step(index) if self.resume else None
+        self.record.add_event("info", f"resume: step {step.name!r} kept as completed before "
+                              "the interruption", step=state.group if state else None)
+        self.metrics.extend(kept)
+        verdict = max((r.verdict for r in kept), default=Verdict.PASS)
+        self.listener.step_finished(index, step.name, verdict)
+        return verdict
+
+    def _resumed_writer(self, index: int) -> Any:
+        """The interrupted step's writer with its committed rows (None: the step starts
+        afresh, its leftovers without a committed row deleted)."""
+        assert self.resume is not None
+        state = self.resume.point.step(index)
+        if state is None:
+            return None
+        if not state.committed_rows:
+            self.record.discard_step(state.group)
+            return None
+        writer = self.record.resume_step(state.group)
+        self.record.add_event(
+            "info", f"resume: step {state.name!r} continues; rows {list(state.committed_rows)} "
+            "kept as committed, the others measured again", step=writer)
+        return writer
 
     def _bench_view(self) -> BenchView:
         """The vendor-neutral bench a measurement sees: instruments by role, path losses to

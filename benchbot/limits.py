@@ -18,6 +18,7 @@ Decision rules (also stored in the record, see :data:`DECISION_RULE`):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -190,6 +191,23 @@ class MetricResult:
             verdict=verdict,
             margin=margin,
             note=note,
+        )
+
+    @classmethod
+    def from_record_row(cls, step: str, row: dict[str, Any]) -> MetricResult:
+        """A record's metrics-table row (NaN read as None) as the result it was written from."""
+        lo, hi = row.get("min"), row.get("max")
+        limit = None
+        if lo is not None or hi is not None:
+            limit = Limit(min=lo, max=hi, marginal_db=row.get("marginal") or 0.0,
+                          source=row.get("limit_source") or "")
+        value, margin = row.get("value"), row.get("margin")
+        return cls(
+            step=step, metric=row["metric"], unit=row.get("unit", ""),
+            value=math.nan if value is None else float(value),
+            condition=json.loads(row.get("condition") or "{}"), limit=limit,
+            verdict=Verdict(row.get("verdict") or "pass"),
+            margin=math.nan if margin is None else float(margin), note=row.get("note", ""),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,7 +16,10 @@ from benchbot.bench import BenchDefinition
 from benchbot.engine import Engine, ProgressListener, RunOutcome
 from benchbot.limits import Verdict
 from benchbot.plan import Plan
+from benchbot.results.reader import open_record
 from benchbot.results.record import RunMeta, RunRecord
+from benchbot.results.resume import inspect, prepare
+from benchbot.resume import ResumedRun
 from benchbot.safety import check_plan_against_bench
 from instruments.interfaces import Instrument
 from instruments.registry import connect
@@ -67,6 +70,27 @@ def run(request: RunRequest, listener: ProgressListener | None = None) -> RunOut
     """Run the plan on the bench; the record is closed whatever happens."""
     check_plan_against_bench(request.plan, request.bench)
     record = RunRecord.create(request.results_dir, str(uuid.uuid4()), _meta(request))
+    return _execute(request, record, listener, None)
+
+
+def resume(request: RunRequest, record_path: Path,
+           listener: ProgressListener | None = None) -> RunOutcome:
+    """Continue the interrupted run of `record_path` (same plan and bench, checked by the
+    caller against the record's SHA-256): completed steps are kept, the running step continues
+    from its committed rows after the bench state is re-established, the rest runs as planned.
+    The record continues in place (same file name and run id) and shows the interruption."""
+    check_plan_against_bench(request.plan, request.bench)
+    point = inspect(record_path)
+    resumed = ResumedRun.from_summary(point, open_record(record_path).steps)
+    prepare(record_path)
+    record = RunRecord.reopen(point.partial_path)
+    return _execute(request, record, listener, resumed)
+
+
+def _execute(request: RunRequest, record: RunRecord, listener: ProgressListener | None,
+             resumed: ResumedRun | None) -> RunOutcome:
+    """Connect the bench and run the engine on `record`; the record is closed whatever
+    happens (a bench that cannot be connected closes it with status "error")."""
     try:
         instruments = connect_bench(request.bench, request.visa_library)
     except BaseException as exc:
@@ -76,7 +100,8 @@ def run(request: RunRequest, listener: ProgressListener | None = None) -> RunOut
             raise
         return RunOutcome(path, "error", Verdict.ERROR, [], f"{type(exc).__name__}: {exc}")
     try:
-        return Engine(request.plan, request.bench, instruments, record, listener).run()
+        engine = Engine(request.plan, request.bench, instruments, record, listener, resumed)
+        return engine.run()
     finally:
         for instrument in instruments.values():
             instrument.close()

@@ -90,7 +90,7 @@ def test_round_trip_plain_h5py(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]  # renamed, no .partial left
     with h5py.File(path, "r") as f:
         a = f.attrs
-        assert (a["format"], a["format_version"], a["run_id"]) == ("benchbot.record", "1.0",
+        assert (a["format"], a["format_version"], a["run_id"]) == ("benchbot.record", "1.1",
                                                                     RUN_ID)
         assert a["status"] == "completed" and a["verdict"] == "PASS"
         assert a["plan_yaml"] == make_meta().plan_text and len(a["plan_sha256"]) == 64

@@ -85,10 +85,10 @@ def test_every_real_record_is_valid(records: dict[str, Path],
     for kind, path in records.items():
         report = check_record(path)
         assert report.valid and report.problems == [], (kind, [str(p) for p in report.problems])
-        assert report.format_version == "1.0" and report.steps == 1
+        assert report.format_version == "1.1" and report.steps == 1
     assert main(["results", "check", *map(str, records.values())]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(records) and all("valid (format 1.0" in ln for ln in lines)
+    assert len(lines) == len(records) and all("valid (format 1.1" in ln for ln in lines)
 
 
 def _del_root_attr(f: h5py.File) -> None:
@@ -231,7 +231,7 @@ def test_open_equals_h5py(records: dict[str, Path], kind: str) -> None:
     rec = results.open(path)
     assert rec.status == "completed" and not rec.interrupted and not rec.warnings
     with h5py.File(path, "r") as f:
-        assert rec.meta["run_id"] == f.attrs["run_id"] and rec.format_version == "1.0"
+        assert rec.meta["run_id"] == f.attrs["run_id"] and rec.format_version == "1.1"
         assert list(rec.steps) == list(f["steps"])
         for key, ds in rec.steps.items():
             g = f["steps"][key]

@@ -66,8 +66,11 @@ class Ctx:
                   attrs: dict[str, Any]) -> None:
         self.traces[name] = (x, y, attrs)
 
-    def commit(self) -> None:
+    def commit(self, row: int | None = None) -> None:
         self.commits += 1
+
+    def stored_row(self, row: int) -> None:
+        return None
 
     def point_done(self) -> None:
         self.points += 1

@@ -34,8 +34,15 @@ class StepContext(Protocol):
     def set_attrs(self, values: dict[str, Any]) -> None:
         """Store provenance of this step (calibration, port names...) as step attributes."""
 
-    def commit(self) -> None:
-        """Make everything written so far durable (flush) before measuring on."""
+    def commit(self, row: int | None = None) -> None:
+        """Make everything written so far durable (flush) before measuring on. ``row``: the
+        leading index (e.g. the frequency) whose data is now complete; a run resumed after an
+        interruption keeps committed rows and measures the others again (`stored_row`)."""
+
+    def stored_row(self, row: int) -> dict[str, np.ndarray] | None:
+        """In a step resumed after an interruption: the stored values (dataset -> values at
+        leading index ``row``) of a row committed before it, which the measurement uses instead
+        of measuring it again; None when the row must be measured (always, in a fresh run)."""
 
     def point_done(self) -> None:
         """One sweep point completed: advance progress; raises if the run was aborted."""

@@ -121,8 +121,9 @@ def sweep_levels(
 ) -> dict[str, np.ndarray]:
     """One frequency row: RF on, then for each drive level set it, settle, `measure(pi)`, write
     the point at (fi, pi) with the generator and DUT-input levels, advance progress; then
-    `at_top(row)` with RF still on at the highest drive. RF off and the row committed (flushed)
-    whatever happens. Returns the row's columns."""
+    `at_top(row)` with RF still on at the highest drive. RF off whatever happens; the points
+    flushed when the row is done (the caller marks the row committed, `ctx.commit(row=fi)`,
+    once everything it stores for the row is written). Returns the row's columns."""
     columns: dict[str, list[Any]] = {}
     row: dict[str, np.ndarray] = {}
     generator.set_power_dbm(float(generator_dbm[0]))

@@ -115,7 +115,10 @@ def run(step: PowerSweepStep, view: BenchView, ctx: StepContext) -> list[MetricR
     frequencies = np.asarray(step.frequencies_hz, dtype=float)
     results: list[MetricResult] = []
     for fi, frequency_hz in enumerate(frequencies):
-        row = _sweep_frequency(step, bench, ctx, fi, float(frequency_hz))
+        row = ctx.stored_row(fi)  # a row committed before an interruption is not re-measured
+        if row is None:
+            row = _sweep_frequency(step, bench, ctx, fi, float(frequency_hz))
+            ctx.commit(row=fi)
         results.extend(_evaluate_row(step, float(frequency_hz), row))
     if len(frequencies) > 1:
         g0 = [r.value for r in results if r.metric == "small_signal_gain_db"]

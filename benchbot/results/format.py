@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 FORMAT = "benchbot.record"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: /interruptions, steps' committed_rows (resume)
 PARTIAL_SUFFIX = ".partial"
 
 STEPS = "steps"
@@ -28,6 +28,10 @@ EVENTS = "events"
 TRAFFIC = "traffic"
 METRICS = "metrics"
 TRACES = "traces"
+INTERRUPTIONS = "interruptions"
+#: step attribute: the leading indices (rows) committed so far, written with the flush that makes
+#: them durable; what `benchbot run --resume` keeps of an interrupted step
+COMMITTED_ROWS = "committed_rows"
 
 # Run and step status values. "interrupted" is never written: readers report it for a
 # `.partial` file (or a step in one) whose stored status is still "running".
@@ -48,6 +52,11 @@ METRIC_FIELDS: tuple[tuple[str, str], ...] = (
 )
 EVENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("time_utc", "s"), ("time", "f8"), ("level", "s"), ("step", "s"), ("message", "s"),
+)
+INTERRUPTION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("interrupted_status", "s"), ("last_activity_utc", "s"), ("last_activity", "f8"),
+    ("resumed_utc", "s"), ("resumed", "f8"), ("step", "s"), ("rows_kept", "i8"),
+    ("note", "s"),
 )
 TRAFFIC_FIELDS: tuple[tuple[str, str], ...] = (("time", "f8"), ("direction", "s"), ("text", "s"))
 

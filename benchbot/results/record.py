@@ -27,8 +27,11 @@ from benchbot.results.format import (
     ERROR,
     EVENT_FIELDS,
     EVENTS,
+    FORMAT_VERSION,
     INCOMPLETE,
     INSTRUMENTS,
+    INTERRUPTION_FIELDS,
+    INTERRUPTIONS,
     PARTIAL_SUFFIX,
     PATH_LOSS,
     RUNNING,
@@ -110,6 +113,31 @@ class RunRecord:
         record = cls(file, partial, rid, flush_every_rows, clock)
         record.flush_count = 1
         clock.spent_s += time.perf_counter() - start
+        return record
+
+    @classmethod
+    def reopen(cls, partial_path: str | os.PathLike[str], *, flush_every_rows: int = 1
+               ) -> RunRecord:
+        """Continue writing the `.partial` record of an interrupted run (prepared by
+        `benchbot.results.resume.prepare`): status back to "running", format version raised
+        to this writer's, the steps as they are (open a step with `resume_step`)."""
+        partial = Path(partial_path)
+        if not partial.name.endswith(PARTIAL_SUFFIX):
+            raise ValueError(f"{partial} is not a {PARTIAL_SUFFIX} record")
+        clock = Clock()
+        file = h5py.File(partial, "r+", libver=LIBVER)
+        try:
+            file.attrs["status"] = RUNNING
+            for key in ("ended_utc", "ended_epoch", "duration_s", "verdict"):
+                if key in file.attrs:
+                    del file.attrs[key]
+            file.attrs["format_version"] = FORMAT_VERSION
+            file.flush()
+        except BaseException:
+            file.close()
+            raise
+        record = cls(file, partial, to_text(file.attrs["run_id"]), flush_every_rows, clock)
+        record.flush_count = 1
         return record
 
     @timed
@@ -347,6 +375,46 @@ class RunRecord:
             raise RuntimeError(f"step {writer.name!r} has already ended")
         self._open_file()
         self._finish_step(writer, metrics, verdict, status, started_epoch, ended_epoch, attrs)
+        self._flush()
+
+    @timed
+    def resume_step(self, group_name: str) -> StepWriter:
+        """The writer of step `group_name` left open (or aborted) by the interrupted run:
+        committed rows kept, the others reset, status "running" again."""
+        group = self._open_file()[STEPS][group_name]
+        step = StepWriter.reopen(self, group, self._clock, self._flush, self._flush_every_rows)
+        for key in ("ended_utc", "ended_epoch", "verdict"):
+            if key in group.attrs:
+                del group.attrs[key]
+        group.attrs["status"] = RUNNING
+        self._steps[group_name] = step
+        self._flush()
+        return step
+
+    @timed
+    def discard_step(self, group_name: str) -> None:
+        """Delete a step the interrupted run left without any committed row (it runs again
+        from its start)."""
+        steps = self._open_file()[STEPS]
+        if group_name in steps:
+            del steps[group_name]
+        self._flush()
+
+    @timed
+    def add_interruption(self, row: Mapping[str, Any]) -> None:
+        """Append one interruption (fields of `INTERRUPTION_FIELDS`) to `/interruptions`."""
+        file = self._open_file()
+        if INTERRUPTIONS not in file:
+            table = file.create_dataset(INTERRUPTIONS, shape=(0,), maxshape=(None,),
+                                        chunks=(16,), dtype=table_dtype(INTERRUPTION_FIELDS))
+            table.attrs["description"] = ("interruptions of this run (kill, power loss, lost "
+                                          "instrument, abort) and where it was resumed")
+        table = file[INTERRUPTIONS]
+        values = tuple(to_text(row.get(name)) if kind == "s" else row.get(name, -1)
+                       for name, kind in INTERRUPTION_FIELDS)
+        n = table.shape[0]
+        table.resize((n + 1,))
+        table[n:] = np.array([values], dtype=table.dtype)
         self._flush()
 
     # ----------------------------------------------------------------- internals

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from benchbot.results.format import (
+    COMMITTED_ROWS,
     COMPLETED,
     METRIC_FIELDS,
     METRICS,
@@ -256,6 +257,66 @@ class StepWriter:
         self._dirty: dict[str, tuple[int, int]] = {}
         #: rows per chunk of the mirrored datasets whose chunks can be written whole
         self._chunk_rows: dict[str, int | None] = {}
+        #: leading indices committed so far (`mark_committed`), kept by a resumed run
+        self.committed_rows: set[int] = set()
+        #: a step reopened by `benchbot run --resume`: a trace written again replaces its
+        #: uncommitted namesake from before the interruption
+        self.resumed = False
+
+    @classmethod
+    def reopen(cls, record: RunRecord, group: h5py.Group, clock: Clock,
+               flush: Callable[[], None], flush_every_rows: int) -> StepWriter:
+        """The writer of a step an interrupted run left open: its axes and data as stored,
+        every row not in `committed_rows` reset to NaN (it is measured again), its metrics
+        table dropped (the resumed step writes it anew)."""
+        attrs = group.attrs
+        step = cls(record, group, int(attrs["index"]), to_text(attrs["name"]),
+                   to_text(attrs["kind"]), clock, flush, flush_every_rows)
+        step.resumed = True
+        step.committed_rows = {int(r) for r in attrs.get(COMMITTED_ROWS, [])}
+        for name, obj in group.items():
+            if not isinstance(obj, h5py.Dataset) or name == METRICS:
+                continue
+            if obj.is_scale:
+                step._scales[name] = obj
+            else:
+                step._adopt(name, obj)
+        if METRICS in group:
+            del group[METRICS]
+        return step
+
+    def _adopt(self, name: str, ds: h5py.Dataset) -> None:
+        """Take over a stored data dataset, its uncommitted rows reset to NaN."""
+        self._data[name] = ds
+        self._shapes[name] = ds.shape
+        keep = np.zeros(ds.shape[:1], bool) if ds.ndim else np.zeros(0, bool)
+        for row in self.committed_rows:
+            if 0 <= row < keep.size:
+                keep[row] = True
+        if ds.ndim and ds.size * 8 <= MIRROR_MAX_BYTES:
+            mirror = ds[()].astype(np.float64)
+            mirror[~keep] = np.nan
+            self._mirror[name] = mirror
+            self._chunk_rows[name] = whole_row_chunks(ds)
+            self._dirty[name] = (0, ds.shape[0])
+        elif ds.ndim:
+            for row in np.nonzero(~keep)[0]:
+                ds[int(row)] = np.nan
+
+    def stored_row(self, row: int) -> dict[str, np.ndarray] | None:
+        """A committed row's stored values (dataset -> values at leading index `row`), or None
+        when `row` was not committed before the interruption."""
+        if not self.resumed or row not in self.committed_rows:
+            return None
+        return {name: np.array(self._mirror[name][row] if name in self._mirror
+                               else self._data[name][row])
+                for name, shape in self._shapes.items() if shape and row < shape[0]}
+
+    def mark_committed(self, row: int) -> None:
+        """Row `row` (leading index) is complete: say so in the step's `committed_rows`
+        attribute, made durable by the flush that commits the row's data."""
+        self.committed_rows.add(int(row))
+        self.group.attrs[COMMITTED_ROWS] = np.array(sorted(self.committed_rows), np.int64)
 
     @property
     def path(self) -> str:
@@ -338,7 +399,11 @@ class StepWriter:
     @timed
     def add_trace(self, name: str, x: ArrayLike, y: ArrayLike, x_units: str, y_units: str,
                   attrs: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
-        """`RunRecord.add_trace` for this step."""
+        """`RunRecord.add_trace` for this step (in a resumed step, replacing a trace of the same
+        name the interrupted run wrote for a row it did not commit)."""
+        traces = self.group.get(TRACES)
+        if self.resumed and traces is not None and safe_name(name) in traces:
+            del traces[safe_name(name)]
         return self.record.add_trace(self, name, x, y, x_units, y_units, attrs, **kwargs)
 
     @timed

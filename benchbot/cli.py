@@ -1,4 +1,4 @@
-"""`benchbot` command line: run, validate, show, sim, schema, plot, export.
+"""`benchbot` command line: run, validate, show, sim, schema, plot, export, serve.
 
 Exit status of `run`: 0 pass (marginal included), 1 fail, 3 invalid plan or bench (nothing
 touched), 4 error during the run, 5 aborted (Ctrl-C / SIGTERM). 2 is argparse's usage error.
@@ -133,7 +133,43 @@ def _parser() -> argparse.ArgumentParser:
     results_sub = results.add_subparsers(required=True, metavar="ACTION")
     _add_results_list(results_sub)
     _add_results_check(results_sub)
+    _add_serve(sub)
     return parser
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve", help="run the booking service (web API; OpenAPI at /openapi.json)",
+        description="Migrates the database on start; an empty one gets the lab, an admin "
+        "(password from BENCHBOT_ADMIN_PASSWORD, else printed once), the built-in benches "
+        "and the catalogue of shipped test plans.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                       "(default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--database", metavar="URL",
+                       help="an SQLite file or a postgresql+psycopg://user@host/db URL "
+                       "(default: results/service/benchbot.sqlite3)")
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the booking service with uvicorn until Ctrl-C."""
+    import uvicorn
+
+    from benchbot.service.app import create_app
+    from benchbot.service.errors import InvalidInput
+
+    if not 0 < args.port < 65536:
+        errors.print(f"[bold red]refused:[/] --port: {args.port} is not a TCP port (1-65535)",
+                     highlight=False)
+        return EXIT_INVALID
+    try:
+        app = create_app(args.database)
+    except InvalidInput as exc:
+        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
+        return EXIT_INVALID
+    uvicorn.run(app, host=args.host, port=args.port)
+    return EXIT_PASS
 
 
 def _bench(path: Path | None, plan: Plan | None = None) -> tuple[BenchDefinition, str]:
@@ -195,13 +231,16 @@ def _cmd_resume(args: argparse.Namespace) -> int:
                                f"(SHA-256 differs); omit PLAN to use the record's own")
     plan = load_plan(args.plan) if args.plan is not None else parse_plan(
         plan_text, f"{args.resume} (plan_yaml)")
-    bench_path = args.bench
-    if bench_path is None and point.bench_name in BUILTIN_BENCHES:
-        bench_path = Path(point.bench_name)
-    bench, bench_text = _bench(bench_path, plan)
+    bench, bench_text = _bench(args.bench, plan)
+    if args.bench is None and sha256_text(bench_text) != point.bench_sha256:
+        for name in BUILTIN_BENCHES:  # e.g. a run started with --bench simulated-rs
+            path = builtin_bench_path(name)
+            if sha256_text(path.read_text(encoding="utf-8")) == point.bench_sha256:
+                bench, bench_text = _bench(path, plan)
     if sha256_text(bench_text) != point.bench_sha256:
         raise BenchError.single("--bench", f"bench {bench.name!r} is not the bench file of the "
-                                f"interrupted run ({point.bench_name!r}; SHA-256 differs)")
+                                f"interrupted run ({point.bench_name!r}; SHA-256 differs): give "
+                                "the same bench file with --bench")
     if args.inventory is not None:
         bench = bench.with_inventory(args.inventory)
     console.print(f"resuming {point.source_path.name}: {point.interrupted_status}; "

@@ -79,16 +79,23 @@ def kill_at_point(plan_path: Path, bench: str, results_dir: Path, point: int,
     return partial
 
 
-def kill_after(plan_path: Path, bench: str, results_dir: Path, delay_s: float) -> Path:
-    """SIGKILL `benchbot run` `delay_s` after its start, wherever it is (mid-transaction,
-    mid-flush...); returns the record it left (`.h5.partial`)."""
+def kill_after(plan_path: Path, bench: str, results_dir: Path, delay_s: float,
+               timeout_s: float = 120.0) -> Path:
+    """SIGKILL `benchbot run` `delay_s` after its record appeared, wherever it is then
+    (mid-SCPI transaction, mid-flush...); returns the record it left (`.h5.partial`). The
+    delay must be shorter than the run, or the assertion says the run ended first."""
     results_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "benchbot.cli", "run", str(plan_path),
                              "--bench", bench, "--results-dir", str(results_dir)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        deadline = time.monotonic() + timeout_s
+        while not list(results_dir.glob("*.h5.partial")):
+            assert proc.poll() is None, "the run ended before its record appeared"
+            assert time.monotonic() < deadline, "the run never created its record"
+            time.sleep(0.01)
         time.sleep(delay_s)
-        assert proc.poll() is None, f"the run ended before {delay_s} s"
+        assert proc.poll() is None, f"the run ended less than {delay_s} s after its start"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

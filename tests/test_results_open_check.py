@@ -149,6 +149,14 @@ def _path_loss_hash(f: h5py.File) -> None:
     f["calibration/path_loss/power_meter/loss_db"][0] += 0.1
 
 
+def _committed_row_outside(f: h5py.File) -> None:
+    f[PA_STEP].attrs["committed_rows"] = np.array([0, 7], np.int64)
+
+
+def _interruptions_without_step(f: h5py.File) -> None:
+    f.create_dataset("interruptions", data=np.zeros(1, [("interrupted_status", "f8")]))
+
+
 CORRUPTIONS: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     # name: (corruption, HDF5 path reported, words of the reason)
     "missing root attr": (_del_root_attr, "/", "'run_id' is missing"),
@@ -166,6 +174,9 @@ CORRUPTIONS: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "closed but running": (_closed_but_running, "/", "not a .partial"),
     "path loss changed": (_path_loss_hash, "/calibration/path_loss/power_meter",
                           "sha256 does not match"),
+    "committed row outside": (_committed_row_outside, PA_STEP, "holds rows [7] outside"),
+    "interruptions malformed": (_interruptions_without_step, "/interruptions",
+                                "field 'interrupted_status' must be a UTF-8 string"),
 }
 
 

@@ -9,6 +9,7 @@ as "3.55 GHz · Vds 5 V". Renderers only lay out what is here; they never read t
 from __future__ import annotations
 
 import io
+import json
 import math
 import struct
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,9 @@ from benchbot.results.reader import RecordSummary, StepSummary
 #: resolution of the report's figures: 9 x 5.4 in figures -> 1080 x 648 px, sharp on A4 at 170 mm
 FIGURE_DPI = 120
 NOT_RECORDED = "not recorded"
+#: calibration statuses that are in calibration (``expires_soon`` is still valid: a notice)
+CALIBRATION_OK = frozenset({"valid", "expires_soon", "ok", "calibrated", "in calibration",
+                            "current"})
 #: event levels reported as deviations (info events are the normal course of a run)
 DEVIATION_LEVELS = ("warning", "error", "critical")
 #: verdict of a metric row without a limit: reported, not judged
@@ -125,6 +129,7 @@ class ReportContent:
     status: str
     interrupted: bool  # aborted, error, or interrupted (.partial): results are incomplete
     interruption: str  # one prominent sentence saying what happened, "" for a completed run
+    resumptions: list[str]  # one sentence per interruption the run was resumed from
     summary: list[tuple[str, str]]
     steps: list[StepSection]
     instruments: list[InstrumentLine]
@@ -174,6 +179,7 @@ def build_report(record_path: str | Path, *, figures: bool = True,
         record_name=path.name, record_sha256=sha, record_size_bytes=path.stat().st_size,
         verdict=verdict, status=s.status, interrupted=interrupted,
         interruption=_interruption(s, deviations) if interrupted else "",
+        resumptions=[_resumption(row) for row in s.interruptions],
         summary=_summary_rows(s), steps=steps, instruments=_instruments(s),
         corrections=_corrections(s), conditions=_conditions(s),
         software=sorted((k, str(v)) for k, v in s.software.items()),
@@ -268,6 +274,18 @@ def _interruption(s: RecordSummary, deviations: list[Deviation]) -> str:
     return head + steps + reason
 
 
+def _resumption(row: Mapping[str, Any]) -> str:
+    """One /interruptions row as a sentence a customer can read."""
+    kept = int(row.get("rows_kept") or 0)
+    step = str(row.get("step") or "")
+    where = (f"during step {step.split('_', 1)[-1]} ({kept} committed row(s) kept, the rest "
+             "measured again)" if step else "between steps")
+    return (f"Interrupted {where}: {row.get('note') or row.get('interrupted_status')}. Last "
+            f"record activity {_time(row.get('last_activity_utc'))}, resumed "
+            f"{_time(row.get('resumed_utc'))} on the same instruments and corrections after "
+            "the bench state was re-established.")
+
+
 def _deviations(s: RecordSummary) -> list[Deviation]:
     out = [Deviation(_time(e.get("time_utc")), str(e.get("level")), str(e.get("step") or ""),
                      str(e.get("message") or "")) for e in s.events
@@ -310,27 +328,50 @@ def _calibration(attrs: Mapping[str, Any]) -> tuple[str, bool | None]:
     parts += [f"{k.replace('_', ' ')} {v}" for k, v in sorted(cal.items())]
     ok = None
     if status:
-        ok = status.lower() in ("valid", "ok", "calibrated", "in calibration", "current")
+        ok = status.lower() in CALIBRATION_OK
     return ", ".join(parts), ok
 
 
 def _corrections(s: RecordSummary) -> list[tuple[str, str]]:
+    """Every correction the run applied (`corrections_json`: kind, role, source, SHA-256 of
+    the source file or identity), path-loss spans from their tables, and each S-parameter
+    step's VNA calibration as it was checked."""
     rows = []
-    for role, table in s.path_loss.items():
-        freqs = table.get("frequency_hz") or []
-        losses = table.get("loss_db") or []
-        span = ""
-        if freqs:
-            span = (f"{len(freqs)} points, {min(freqs) / 1e9:.4g}–{max(freqs) / 1e9:.4g} GHz, "
-                    f"{min(losses):.2f}–{max(losses):.2f} dB; ")
-        rows.append((f"path loss · {table.get('role', role)}",
-                     f"{span}source {table.get('source', '-')}; "
-                     f"sha256 {str(table.get('sha256', '-'))[:16]}…"))
+    listed = [c for c in _json_list(s.meta.get("corrections_json")) if isinstance(c, dict)]
+    for c in listed:
+        kind, role = str(c.get("kind", "")), str(c.get("role", ""))
+        detail = _path_loss_span(s.path_loss.get(role, {})) if kind == "path_loss" else ""
+        digest = str(c.get("sha256") or "-")
+        rows.append((f"{kind.replace('_', ' ')} · {role}",
+                     f"{detail}source {c.get('source', '-')}; sha256 {digest[:16]}…"))
+    if not listed:  # records before corrections_json: the tables themselves
+        for role, table in s.path_loss.items():
+            rows.append((f"path loss · {table.get('role', role)}",
+                         f"{_path_loss_span(table)}source {table.get('source', '-')}; "
+                         f"sha256 {str(table.get('sha256', '-'))[:16]}… (of the table)"))
     for st in s.steps:
         cal = json_dict(st.attrs.get("vna_calibration"))
         if cal:
             rows.append((f"VNA calibration · step {st.name}", _vna_cal_text(cal)))
     return rows
+
+
+def _json_list(text: Any) -> list[Any]:
+    """A JSON array stored as text; [] for anything else."""
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _path_loss_span(table: Mapping[str, Any]) -> str:
+    freqs = table.get("frequency_hz") or []
+    losses = table.get("loss_db") or []
+    if not freqs:
+        return ""
+    return (f"{len(freqs)} points, {min(freqs) / 1e9:.4g}–{max(freqs) / 1e9:.4g} GHz, "
+            f"{min(losses):.2f}–{max(losses):.2f} dB; ")
 
 
 def _vna_cal_text(cal: Mapping[str, Any]) -> str:

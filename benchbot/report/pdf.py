@@ -203,6 +203,10 @@ def _overview(r: ReportContent) -> list[Flowable]:
 
 def _deviations(r: ReportContent) -> list[Flowable]:
     out: list[Flowable] = _heading("Deviations and interruptions")
+    if r.resumptions:
+        out.append(_p(f"This run was interrupted and resumed ({len(r.resumptions)}×).", "h3"))
+        out += [_p(f"• {text}", "base") for text in r.resumptions]
+        out.append(Spacer(1, 2 * mm))
     if r.deviations:
         data: list[list[Any]] = [[_p(h, "cell_b") for h in ("time", "level", "step", "message")]]
         extra = []

@@ -21,6 +21,7 @@ import numpy as np
 
 from benchbot.results.format import (
     ABORTED,
+    COMMITTED_ROWS,
     COMPLETED,
     ERROR,
     EVENT_FIELDS,
@@ -29,6 +30,8 @@ from benchbot.results.format import (
     FORMAT_VERSION,
     INCOMPLETE,
     INSTRUMENTS,
+    INTERRUPTION_FIELDS,
+    INTERRUPTIONS,
     METRIC_FIELDS,
     METRICS,
     PARTIAL_SUFFIX,
@@ -171,6 +174,8 @@ class _Checker:
             self._event_rows()
         else:
             self.error(f"/{EVENTS}", "required events table is missing")
+        if INTERRUPTIONS in self.f:
+            self._table(f"/{INTERRUPTIONS}", self.f[INTERRUPTIONS], INTERRUPTION_FIELDS)
         self._instruments()
         self._path_loss()
         self._traffic()
@@ -351,7 +356,26 @@ class _Checker:
                 verdict = attrs.get("verdict")
                 if isinstance(verdict, str) and verdict and verdict not in VERDICTS:
                     self._unknown(where, "step verdict", verdict, VERDICTS)
+            self._committed_rows(obj)
             self._step_content(obj, ended)
+
+    def _committed_rows(self, group: h5py.Group) -> None:
+        """`committed_rows` (1.1): unique non-negative int64 leading indices of the step's data."""
+        rows = group.attrs.get(COMMITTED_ROWS)
+        if rows is None:
+            return
+        arr = np.asarray(rows)
+        if arr.ndim != 1 or arr.dtype != np.int64:
+            self.error(group.name, f"attribute {COMMITTED_ROWS!r} must be a 1-D int64 array, got "
+                                   f"{arr.dtype} {arr.shape}")
+            return
+        lengths = [ds.shape[0] for ds in group.values()
+                   if isinstance(ds, h5py.Dataset) and not ds.is_scale and ds.ndim
+                   and ds.dtype == np.float64]
+        bad = [int(r) for r in arr if r < 0 or (lengths and r >= max(lengths))]
+        if bad or len(set(arr.tolist())) != arr.size:
+            self.error(group.name, f"attribute {COMMITTED_ROWS!r} holds rows {bad or 'twice'} "
+                                   "outside the step's data")
 
     def _step_content(self, group: h5py.Group, ended: bool) -> None:
         scales = self._scales(group)

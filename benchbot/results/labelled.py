@@ -30,6 +30,8 @@ from benchbot.results.format import (
     FORMAT_VERSION,
     INSTRUMENTS,
     INTERRUPTED,
+    INTERRUPTION_FIELDS,
+    INTERRUPTIONS,
     METRIC_FIELDS,
     METRICS,
     PARTIAL_SUFFIX,
@@ -67,6 +69,8 @@ class Record:
     instruments: dict[str, dict[str, Any]]  # role -> attributes
     path_loss: dict[str, xr.DataArray]  # role -> loss_db over frequency (attrs: source, sha256)
     traffic: dict[str, xr.Dataset]  # role -> SCPI traffic table over dim "message"
+    #: the /interruptions table (1.1) over dim "interruption": empty for a run never resumed
+    interruptions: xr.Dataset | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -119,6 +123,7 @@ def open_labelled(path: str | Path, *, ignore_lock: bool = False) -> Record:
                 else _table(None, "metric_row", METRIC_FIELDS)
             traces[key] = _traces(g)
         events = _table(file.get(EVENTS), "event", EVENT_FIELDS)
+        interruptions = _table(file.get(INTERRUPTIONS), "interruption", INTERRUPTION_FIELDS)
         instruments = ({name: read_attrs(g.attrs) for name, g in file[INSTRUMENTS].items()}
                        if INSTRUMENTS in file else {})
         path_loss = ({role: _path_loss(g) for role, g in file[PATH_LOSS].items()
@@ -131,7 +136,7 @@ def open_labelled(path: str | Path, *, ignore_lock: bool = False) -> Record:
                   status=INTERRUPTED if interrupted else stored, stored_status=stored,
                   meta=meta, steps=steps, metrics=metrics, traces=traces, events=events,
                   instruments=instruments, path_loss=path_loss, traffic=traffic,
-                  warnings=warnings)
+                  interruptions=interruptions, warnings=warnings)
 
 
 def _check_version(meta: Mapping[str, Any], path: Path) -> tuple[str, list[str]]:

@@ -21,6 +21,7 @@ from benchbot.results.format import (
     FORMAT_VERSION,
     INSTRUMENTS,
     INTERRUPTED,
+    INTERRUPTIONS,
     METRICS,
     PARTIAL_SUFFIX,
     PATH_LOSS,
@@ -117,6 +118,7 @@ class RecordSummary:
     steps: list[StepSummary]
     events: list[dict[str, Any]]
     traffic: dict[str, int]  # role -> number of logged messages
+    interruptions: list[dict[str, Any]]  # /interruptions rows (1.1): one per resume
     meta: dict[str, Any]  # every root attribute except the plan/bench YAML texts
     plan_text: str = field(repr=False, default="")  # root attribute plan_yaml
     bench_text: str = field(repr=False, default="")  # root attribute bench_yaml
@@ -145,6 +147,12 @@ class RecordSummary:
             "duration": "-" if self.duration_s is None else f"{self.duration_s:.1f} s",
             "format": self.format_version,
         }
+        for n, row in enumerate(self.interruptions, start=1):
+            step = str(row.get("step") or "-")
+            rows[f"interruption {n}"] = (
+                f"{row.get('interrupted_status')} at {row.get('last_activity_utc')} in step "
+                f"{step} ({row.get('rows_kept')} committed row(s) kept), resumed "
+                f"{row.get('resumed_utc')}")
         if self.warnings:
             rows["warnings"] = "; ".join(self.warnings)
         return rows
@@ -204,6 +212,7 @@ def _summary(f: h5py.File, path: Path) -> RecordSummary:
         duration_s=root.get("duration_s"), software=prefixed(root, "software."),
         instruments=_groups_attrs(f, INSTRUMENTS), path_loss=_path_loss(f),
         steps=_steps(f, partial), events=_table(f, EVENTS),
+        interruptions=_table(f, INTERRUPTIONS),
         traffic={k: int(v.shape[0]) for k, v in f[TRAFFIC].items()} if TRAFFIC in f else {},
         meta=root, plan_text=plan_text, bench_text=bench_text, warnings=warnings)
 

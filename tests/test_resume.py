@@ -181,3 +181,33 @@ def test_resume_refuses_a_file_that_is_not_a_record(tmp_path: Path,
     assert "cannot be opened as HDF5" in flat(capsys.readouterr().err)
     assert main(["run", "--resume", str(tmp_path / "missing.h5")]) == 3
     assert "no such record" in flat(capsys.readouterr().err)
+
+
+class LoseInstrumentAt(SilentListener):
+    """The power meter's server goes away (cable pulled, instrument crashed) at the N-th point."""
+
+    def __init__(self, point: int, simulated: object) -> None:
+        self.point, self.points, self.simulated = point, 0, simulated
+
+    def point_done(self, index: int) -> None:
+        self.points += 1
+        if self.points == self.point:
+            self.simulated.servers["power_meter"].stop()  # type: ignore[attr-defined]
+
+
+def test_a_run_that_lost_an_instrument_resumes_on_the_restored_bench(
+        tmp_path: Path, reference: Path) -> None:
+    bench_path = builtin_bench_path()
+    bench = load_bench(bench_path)
+    with simbench.running(bench) as (served, simulated):
+        request = RunRequest(load_plan(PLAN), PLAN.read_text(), served, bench_path.read_text(),
+                             tmp_path, simulated=True,
+                             simulator_seed=(bench.simulation or {}).get("seed"))
+        outcome = run(request, LoseInstrumentAt(2 * POINTS_PER_ROW + 4, simulated))
+    assert outcome.status == "error", outcome.error
+    status, record = resume(outcome.record_path)
+    assert status == 0
+    assert differences(record, reference, tolerance) == []
+    (row,) = interruptions(record)
+    assert (row["interrupted_status"], row["step"], row["rows_kept"]) == (
+        b"error", b"001_edges", 1)

@@ -149,6 +149,21 @@ def sweep_levels(
     return row
 
 
+def resumable_row(ctx: StepContext, row: int, measure: Callable[[], dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """Row ``row`` (the step's leading index) of a resumable step: its stored values when it
+    was committed before an interruption (``benchbot run --resume``: not measured again), else
+    ``measure()`` — which writes everything the step stores for the row and returns the same
+    values — then committed. Either way the caller computes the row's metrics from what this
+    returns, so a replayed row yields what a fresh one would."""
+    stored = ctx.stored_row(row)
+    if stored is not None:
+        return stored
+    values = measure()
+    ctx.commit(row=row)
+    return values
+
+
 def tune_generator(step: Any, bench: BenchView, frequency_hz: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """RF off, the carrier frequency, the SOA ceiling at it; returns (generator setpoints,

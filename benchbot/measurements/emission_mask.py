@@ -10,6 +10,10 @@ Two methods, chosen by the plan's ``sem.method``:
   input by the path loss at the carrier (the loss changes by hundredths of a dB over ±100 MHz).
 
 Either way the limits apply at the DUT output plane (the antenna connector of 38.104).
+
+The margin and its frequency belong to the modulated sweep's frequency row (its resume unit,
+:mod:`benchbot.measurements.modulated_sweep`): written before the row is committed, kept with
+it by a resumed run, measured again with it otherwise.
 """
 
 from __future__ import annotations

@@ -11,11 +11,18 @@ Metric ``h<n>_dbc`` is the worst (highest) H_n over the swept levels at each fre
 harmonics requirement applies over the whole drive range the plan sweeps, so sweep exactly the
 levels the requirement covers (e.g. up to rated input).
 
+Resume unit (``benchbot run --resume``): one frequency, its whole drive ramp. A frequency
+committed before an interruption is kept as recorded and its metrics are computed from the
+record; any other is measured again from its lowest level (a ramp is never restarted mid-way:
+the DUT's drive history would differ).
+
 A valid setup needs the analyzer's own distortion well below the DUT's (a high-pass filter or
 enough input attenuation; §1.6): the plan's ``reference_level_dbm`` sets the analyzer's range.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
@@ -24,6 +31,7 @@ from benchbot.measurements.base import BenchView, StepContext
 from benchbot.measurements.common import (
     DIMS,
     judge,
+    resumable_row,
     sweep_axes,
     sweep_levels,
     tune_generator,
@@ -53,14 +61,15 @@ def declare(step: HarmonicsStep, bench: BenchView) -> tuple[dict, dict]:
 
 
 def run(step: HarmonicsStep, bench: BenchView, ctx: StepContext) -> list[MetricResult]:
-    """Sweep every frequency (one committed row each), then judge the worst H_n per frequency."""
+    """Sweep every frequency (one committed row each; a row committed before an interruption
+    is read back instead), then judge the worst H_n per frequency."""
     results: list[MetricResult] = []
     gen = bench.generator
     gen.set_rf_output(False)
     gen.set_modulation(False)  # CW
     for fi, frequency_hz in enumerate(step.frequencies_hz):
-        row = _sweep_frequency(step, bench, ctx, fi, float(frequency_hz))
-        results.extend(evaluate_row(step, float(frequency_hz), row))
+        measure = partial(_sweep_frequency, step, bench, ctx, fi, float(frequency_hz))
+        results.extend(evaluate_row(step, float(frequency_hz), resumable_row(ctx, fi, measure)))
     return results
 
 

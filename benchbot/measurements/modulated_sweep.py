@@ -13,6 +13,12 @@ Acquisition (per step, then per frequency and level):
   covers the adjacent channels, the analyzer's 99 % OBW, and the DUT supplies;
 - RF off after each frequency (committed row by row), modulation off at the end.
 
+Resume unit (``benchbot run --resume``): one frequency — its whole drive ramp, the spectrum
+kept at the rated point and the SEM margin. A frequency committed before an interruption is
+kept as recorded and its metrics are computed from the record; any other is measured again
+from its lowest level (never restarted mid-ramp: the DUT's drive history would differ). The
+waveform is downloaded and played again before the first frequency either way.
+
 Conventions: ``aclr_*_dbc`` datasets are adjacent minus carrier power (negative, as analyzers
 show them); the ``aclr*_db`` metrics are the 3GPP ratio (positive) of the worse side. Powers are
 referred to the DUT planes with the path loss at the carrier; ACLR and EVM are ratios and need
@@ -41,6 +47,7 @@ from benchbot.measurements.common import (
     judge,
     pae_pct,
     read_supplies,
+    resumable_row,
     supply_datasets,
     sweep_axes,
     sweep_levels,
@@ -176,7 +183,8 @@ def declare(step: ModulatedPowerSweepStep, bench: BenchView) -> tuple[dict, dict
 
 def run(step: ModulatedPowerSweepStep, bench: BenchView, ctx: StepContext
         ) -> list[MetricResult]:
-    """Play the waveform, sweep every frequency (one committed row each), then analyse."""
+    """Play the waveform, sweep every frequency (one committed row each; a row committed
+    before an interruption is read back instead), then analyse."""
     s = setup(step)
     if step.captures_iq and not bench.analyzer.supports_iq_capture():
         raise RuntimeError(f"step {step.name!r} needs an IQ capture (EVM or ACLR from IQ) and "
@@ -201,7 +209,8 @@ def run(step: ModulatedPowerSweepStep, bench: BenchView, ctx: StepContext
     results: list[MetricResult] = []
     try:
         for fi, frequency_hz in enumerate(step.frequencies_hz):
-            row = _sweep_frequency(step, s, bench, ctx, fi, float(frequency_hz))
+            row = resumable_row(ctx, fi, functools.partial(
+                _sweep_frequency, step, s, bench, ctx, fi, float(frequency_hz)))
             results.extend(evaluate_row(step, s, float(frequency_hz), row,
                                         has_supplies=bool(bench.supplies)))
     finally:
@@ -358,7 +367,7 @@ def _at_rated_point(step: ModulatedPowerSweepStep, s: _Setup, bench: BenchView,
                                                           frequency_hz, reference_dbm)
     ctx.write("sem_margin_db", (fi,), margin)
     ctx.write("sem_worst_frequency_hz", (fi,), where)
-    row["sem_margin_db"] = np.array([margin])
+    row["sem_margin_db"] = np.asarray(margin, dtype=float)  # as the record reads it back
     ctx.log("info", f"SEM at {frequency_hz / 1e6:g} MHz: worst margin {margin:.2f} dB at "
                     f"{where / 1e6:.3f} MHz; {note}")
 
@@ -435,7 +444,8 @@ def evaluate_row(step: ModulatedPowerSweepStep, s: _Setup, frequency_hz: float,
         out.append(judge(step, "pout_at_evm_limit_dbm", r.value, r.note, condition))
     if step.sem is not None and "sem_margin_db" in row:
         k = rated_index(step, pout)
-        out.append(judge(step, "sem_margin_db_at_rated_pout", float(row["sem_margin_db"][0]),
+        margin = float(np.ravel(row["sem_margin_db"])[0])
+        out.append(judge(step, "sem_margin_db_at_rated_pout", margin,
                          f"{emission_mask.mask_for(step).name}, {step.sem.method} method, at "
                          f"Pout {pout[k]:.2f} dBm (the level nearest {rated:g} dBm)", condition))
     return out

@@ -14,8 +14,16 @@ Record layout: axes ``state`` (index into the step attribute ``state_names``, JS
 ``s_re``, ``s_im`` over (state, frequency_hz, port_row, port_col), ``path_db`` over (path,
 frequency_hz) -- each path's quantity in dB -- and per mask ``mask_<quantity>_pass`` /
 ``mask_<quantity>_margin_db`` over (path, frequency_hz), NaN for paths of other quantities.
-Step attributes ``z0_ohm``, ``port_names`` (JSON, the DUT port names of ``port_row``),
-``vna_calibration`` (JSON).
+Per state also ``stimulus_hz`` over (state, frequency_hz), the stimulus as the VNA returned it
+(the metrics use it; the ``frequency_hz`` axis is the plan's), and ``reference_impedance_ohm``
+over (state). Step attributes ``z0_ohm``, ``port_names`` (JSON, the DUT port names of
+``port_row``), ``vna_calibration`` (JSON).
+
+Resume unit (``benchbot run --resume``): one state — its sweep, committed once its S-matrix,
+stimulus, reference impedance and its paths' rows are written. A resumed run sets up the VNA
+and powers the DUT up again, keeps the committed states as recorded (their metrics, ``path_db``
+and mask rows computed again from the stored S-matrix: the same numbers) and sets and sweeps
+the others.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from benchbot.plan_network import (
     mask_limit,
     trace_unit,
 )
+from instruments.interfaces import VectorNetworkAnalyzer
 
 S_DIMS = ("state", "frequency_hz", "port_row", "port_col")
 PATH_DIMS = ("path", "frequency_hz")
@@ -97,6 +106,10 @@ def declare(step: NetworkPathsStep, bench: BenchView) -> tuple[dict, dict]:
                      "index into step attribute paths: " +
                      ", ".join(f"{p.state}:{p.quantity}:{p.label}" for p in paths))}
     datasets = s_datasets(S_DIMS)
+    datasets["stimulus_hz"] = (S_DIMS[:2], "Hz", "stimulus frequency as the VNA returned it "
+                               "(the metrics use it; the frequency_hz axis is the plan's)")
+    datasets["reference_impedance_ohm"] = (S_DIMS[:1], "Ohm", "reference impedance of the "
+                                           "state's S-matrix")
     datasets["path_db"] = (PATH_DIMS, "dB", "the path's quantity (attribute paths): insertion "
                            "loss, gain, isolation or return loss")
     for trace in step.masks:
@@ -108,7 +121,8 @@ def declare(step: NetworkPathsStep, bench: BenchView) -> tuple[dict, dict]:
 
 
 def run(step: NetworkPathsStep, bench: BenchView, ctx: StepContext) -> list[MetricResult]:
-    """Every state in order: source off, state set and read back, one sweep, source off."""
+    """Every state in order: source off, state set and read back, one sweep, source off; each
+    state committed with its paths (a state committed before an interruption is read back)."""
     check_control_states(step, bench.dut_control)  # every state defined, before anything
     ports = step.port_numbers()
     paths = paths_of(step)
@@ -117,23 +131,39 @@ def run(step: NetworkPathsStep, bench: BenchView, ctx: StepContext) -> list[Metr
                    "state_names": json.dumps([st.state for st in step.states]),
                    "paths": json.dumps([p.as_dict() for p in paths])})
     results: list[MetricResult] = []
-    z0_ohm: float | None = None
     with dut_control.powered(bench, ctx.log):
         for si, st in enumerate(step.states):
-            dut_control.apply_state(bench, st.state, rf_on_after=False, log=ctx.log)
-            data = checked_data(step, sweep_once(vna, ports), ports, ctx)
-            if z0_ohm is None:
-                z0_ohm = float(data.z0_ohm)
-                ctx.set_attrs({"z0_ohm": z0_ohm})
-            s = np.asarray(data.s, dtype=complex)
-            ctx.write("s_re", (si,), s.real)
-            ctx.write("s_im", (si,), s.imag)
-            ntwk = na.to_network(data.frequency_hz, s, data.z0_ohm, name=f"{step.name}_{st.state}")
+            row = ctx.stored_row(si)
+            measured = row is None
+            if row is None:
+                dut_control.apply_state(bench, st.state, rf_on_after=False, log=ctx.log)
+                row = _sweep_state(step, vna, ports, si, ctx)
+            if si == 0:
+                ctx.set_attrs({"z0_ohm": float(row["reference_impedance_ohm"])})
+            ntwk = na.to_network(row["stimulus_hz"], row["s_re"] + 1j * row["s_im"],
+                                 float(row["reference_impedance_ohm"]),
+                                 name=f"{step.name}_{st.state}")
             state_paths = [(k, p) for k, p in enumerate(paths) if p.state_index == si]
+            # the path rows are indexed by path, not state: written again for a replayed state
             results += evaluate_state(step, st, ntwk, state_paths, ctx)
-            ctx.commit()
-            ctx.point_done()
+            if measured:
+                ctx.commit(row=si)
+                ctx.point_done()
+    ctx.commit()
     return results
+
+
+def _sweep_state(step: NetworkPathsStep, vna: VectorNetworkAnalyzer, ports: list[int], si: int,
+                 ctx: StepContext) -> dict[str, np.ndarray]:
+    """One sweep of the DUT in state ``si``, written at ``si``; returns what was written."""
+    data = checked_data(step, sweep_once(vna, ports), ports, ctx)
+    s = np.asarray(data.s, dtype=complex)
+    row = {"s_re": s.real, "s_im": s.imag,
+           "stimulus_hz": np.asarray(data.frequency_hz, dtype=float),
+           "reference_impedance_ohm": np.asarray(float(data.z0_ohm))}
+    for name, values in row.items():
+        ctx.write(name, (si,), values)
+    return row
 
 
 def path_values(step: NetworkPathsStep, ntwk: skrf.Network, path: Path) -> np.ndarray:

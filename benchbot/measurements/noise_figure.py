@@ -18,18 +18,25 @@ The noise source is switched OFF and the test set left on the DUT route at the e
 error. Raw noise powers (dBm at the analyzer input), Y, ENR, NF (corrected and not), the
 receiver's NF and the gain are stored per frequency; the ENR table with the cold temperature and
 the source's identity is stored as the step's ``enr_table`` trace.
+
+Resume unit (``benchbot run --resume``): one frequency — its receiver calibration (``N1h``,
+``N1c``), its DUT readings (``N2h``, ``N2c``) and what is derived from them, committed once its
+DUT reading is done. A resumed run keeps the committed frequencies as recorded and measures the
+others again, receiver calibration first then through the DUT, so every frequency's noise
+figure combines readings of one session (never a calibration of one with a DUT reading of
+another).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from benchbot.analysis.noise_figure import YFactorResult, enr_db_at, y_factor_noise_figure
+from benchbot.analysis.noise_figure import enr_db_at, y_factor_noise_figure
 from benchbot.limits import MetricResult
 from benchbot.measurements import dut_control
 from benchbot.measurements.base import BenchView, StepContext
@@ -56,6 +63,10 @@ _DATASETS: dict[str, tuple[str, str]] = {
     "receiver_noise_figure_db": ("dB", "noise figure of the receiver (path + analyzer)"),
 }
 
+#: the datasets derived from a frequency's readings (named as the fields of YFactorResult)
+_DERIVED = ("y_factor_db", "noise_figure_db", "gain_db", "noise_figure_uncorrected_db",
+            "receiver_noise_figure_db")
+
 
 class NoiseSetupError(ValueError):
     """The bench's noise source cannot serve this step (checked before anything is switched)."""
@@ -78,7 +89,9 @@ def noise_source_for(step: NoiseFigureStep, bench: BenchView) -> Any:
 
 
 def run(step: NoiseFigureStep, bench: BenchView, ctx: StepContext) -> list[MetricResult]:
-    """Receiver calibration (bypass), then the DUT route; NF per frequency, judged."""
+    """Receiver calibration (bypass), then the DUT route, committing each frequency once its DUT
+    reading is done (frequencies committed before an interruption are read back instead); NF
+    per frequency, judged."""
     source = noise_source_for(step, bench)
     frequencies = np.asarray(step.frequencies_hz, dtype=float)
     enr_db = enr_db_at(frequencies, source.enr.frequency_hz, source.enr.enr_db)  # never guessed
@@ -92,31 +105,60 @@ def run(step: NoiseFigureStep, bench: BenchView, ctx: StepContext) -> list[Metri
                    "noise_source_serial": source.serial, "cal_due": source.cal_due or "",
                    "driven_by": source.driven_by,
                    "interpolation": "linear in dB vs frequency, no extrapolation"})
-    for fi, value in enumerate(enr_db):
-        ctx.write("enr_db", (fi,), float(value))
-    receiver: tuple[np.ndarray, np.ndarray] | None = None
+    values, todo = _stored_rows(ctx, frequencies.size)
+    calibrated = test_set is not None and bypass is not None
+
+    def commit_frequency(fi: int) -> None:
+        """The frequency's results from its readings, written with its ENR; the row committed."""
+        dut_hot, dut_cold, receiver_hot, receiver_cold = _readings_at(values, fi, calibrated)
+        row = y_factor_noise_figure(enr_db[fi], dut_hot, dut_cold, cold_k, receiver_hot,
+                                    receiver_cold)
+        values["enr_db"][fi] = enr_db[fi]
+        for name in _DERIVED:
+            values[name][fi] = getattr(row, name)
+        for name in ("enr_db", *_DERIVED):
+            ctx.write(name, (fi,), float(values[name][fi]))
+        ctx.commit(row=fi)
+
     check_control_states(step, bench.dut_control)
     with _source_off_on_dut_route(analyzer, test_set, bypass):
         analyzer.set_noise_source(False)
-        if test_set is not None and bypass is not None:
+        if todo and calibrated:
+            assert test_set is not None and bypass is not None
             _route(test_set, bypass.port, bypass.thru_value, step.settle_s)
-            receiver = _hot_cold(step, analyzer, ctx, "receiver")
+            _hot_cold(step, analyzer, ctx, "receiver", todo, values)
             _route(test_set, bypass.port, bypass.dut_value, step.settle_s)
-        with dut_control.powered(bench, ctx.log):
-            if step.state is not None:
-                dut_control.apply_state(bench, step.state, rf_on_after=False, log=ctx.log)
-            dut = _hot_cold(step, analyzer, ctx, "dut")
-    result = y_factor_noise_figure(enr_db, dut[0], dut[1], cold_k,
-                                   *(receiver if receiver is not None else (None, None)))
-    for name, values in (("y_factor_db", result.y_factor_db),
-                         ("noise_figure_db", result.noise_figure_db),
-                         ("gain_db", result.gain_db),
-                         ("noise_figure_uncorrected_db", result.noise_figure_uncorrected_db),
-                         ("receiver_noise_figure_db", result.receiver_noise_figure_db)):
-        for fi, value in enumerate(values):
-            ctx.write(name, (fi,), float(value))
-    ctx.commit()
-    return evaluate(step, enr_db, cold_k, result)
+        if todo:
+            with dut_control.powered(bench, ctx.log):
+                if step.state is not None:
+                    dut_control.apply_state(bench, step.state, rf_on_after=False, log=ctx.log)
+                _hot_cold(step, analyzer, ctx, "dut", todo, values, commit_frequency)
+    return evaluate(step, values, cold_k)
+
+
+def _stored_rows(ctx: StepContext, n: int) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Every dataset of the step over its ``n`` frequencies as committed before an
+    interruption (NaN elsewhere), and the frequency indices still to measure (all of them in
+    a fresh run)."""
+    values = {name: np.full(n, np.nan) for name in _DATASETS}
+    todo = []
+    for fi in range(n):
+        row = ctx.stored_row(fi)
+        if row is None:
+            todo.append(fi)
+            continue
+        for name in _DATASETS:
+            values[name][fi] = float(row[name])
+    return values, todo
+
+
+def _readings_at(values: dict[str, np.ndarray], fi: int, calibrated: bool
+                 ) -> tuple[float, float, float | None, float | None]:
+    """(N2h, N2c, N1h, N1c) at frequency ``fi`` in dBm; the receiver's None when uncalibrated."""
+    dut = (float(values["dut_hot_dbm"][fi]), float(values["dut_cold_dbm"][fi]))
+    if not calibrated:
+        return (*dut, None, None)
+    return (*dut, float(values["receiver_hot_dbm"][fi]), float(values["receiver_cold_dbm"][fi]))
 
 
 def _route(test_set: GpioController, port: int, value: int, settle_s: float) -> None:
@@ -125,24 +167,26 @@ def _route(test_set: GpioController, port: int, value: int, settle_s: float) -> 
         time.sleep(settle_s)
 
 
-def _hot_cold(step: NoiseFigureStep, analyzer: SignalAnalyzer, ctx: StepContext, route: str
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """At each frequency the noise power with the source hot, then cold; each row written
-    (``<route>_hot_dbm``, ``<route>_cold_dbm``) and committed at the end of the route."""
-    hot, cold = [], []
-    for fi, frequency_hz in enumerate(step.frequencies_hz):
-        for on, readings in ((True, hot), (False, cold)):
+def _hot_cold(step: NoiseFigureStep, analyzer: SignalAnalyzer, ctx: StepContext, route: str,
+              frequency_indices: list[int], values: dict[str, np.ndarray],
+              done: Callable[[int], None] | None = None) -> None:
+    """At each of ``frequency_indices`` the noise power with the source hot, then cold, written
+    (``<route>_hot_dbm``, ``<route>_cold_dbm``) into the record and ``values``; ``done(fi)``
+    after each frequency, everything flushed at the end of the route."""
+    for fi in frequency_indices:
+        for on, name in ((True, f"{route}_hot_dbm"), (False, f"{route}_cold_dbm")):
             analyzer.set_noise_source(on)
             if step.settle_s:
                 time.sleep(step.settle_s)
-            readings.append(analyzer.measure_noise_power(
-                float(frequency_hz), step.measurement_bandwidth_hz, step.average_count,
-                step.preamplifier))
-        ctx.write(f"{route}_hot_dbm", (fi,), hot[-1])
-        ctx.write(f"{route}_cold_dbm", (fi,), cold[-1])
+            value = analyzer.measure_noise_power(
+                float(step.frequencies_hz[fi]), step.measurement_bandwidth_hz,
+                step.average_count, step.preamplifier)
+            values[name][fi] = value
+            ctx.write(name, (fi,), value)
+        if done is not None:
+            done(fi)
         ctx.point_done()
     ctx.commit()
-    return np.asarray(hot, dtype=float), np.asarray(cold, dtype=float)
 
 
 @contextmanager
@@ -175,34 +219,36 @@ def _safe_state(analyzer: SignalAnalyzer, test_set: GpioController | None, bypas
         raise errors[0]
 
 
-def evaluate(step: NoiseFigureStep, enr_db: np.ndarray, cold_temperature_k: float,
-             result: YFactorResult) -> list[MetricResult]:
+def evaluate(step: NoiseFigureStep, values: Mapping[str, np.ndarray],
+             cold_temperature_k: float) -> list[MetricResult]:
     """Per-frequency ``noise_figure_db`` (and ``gain_db`` with the receiver calibration), and
-    ``noise_figure_max_db``, the worst over frequencies (NaN if any frequency has none); pure."""
+    ``noise_figure_max_db``, the worst over frequencies (NaN if any frequency has none), from
+    the step's per-frequency datasets (``enr_db`` and the results of
+    :func:`~benchbot.analysis.noise_figure.y_factor_noise_figure`, as stored); pure."""
     out: list[MetricResult] = []
     corrected = step.second_stage_correction
     how = (f"Y-factor, {step.measurement_bandwidth_hz:g} Hz noise bandwidth, "
            f"{step.average_count} averages, Tc {cold_temperature_k:g} K")
     for fi, frequency_hz in enumerate(step.frequencies_hz):
         condition: dict[str, float | str] = {"frequency_hz": float(frequency_hz)}
-        y_db = float(result.y_factor_db[fi])
-        note = f"{how}, ENR {enr_db[fi]:.2f} dB, Y {y_db:.2f} dB"
+        y_db = float(values["y_factor_db"][fi])
+        note = f"{how}, ENR {values['enr_db'][fi]:.2f} dB, Y {y_db:.2f} dB"
         if corrected:
             note += (f"; second-stage corrected (receiver NF "
-                     f"{result.receiver_noise_figure_db[fi]:.2f} dB, uncorrected "
-                     f"{result.noise_figure_uncorrected_db[fi]:.2f} dB)")
+                     f"{values['receiver_noise_figure_db'][fi]:.2f} dB, uncorrected "
+                     f"{values['noise_figure_uncorrected_db'][fi]:.2f} dB)")
         else:
             note += "; not second-stage corrected: DUT + receiver"
         if not np.isfinite(y_db) or y_db < LOW_Y_FACTOR_DB:
             note += (f"; Y below {LOW_Y_FACTOR_DB:g} dB: no usable excess noise (ENR too low or "
                      "the DUT's output below the receiver's noise)")
-        out.append(judge(step, "noise_figure_db", float(result.noise_figure_db[fi]), note,
+        out.append(judge(step, "noise_figure_db", float(values["noise_figure_db"][fi]), note,
                          condition))
         if corrected:
-            out.append(judge(step, "gain_db", float(result.gain_db[fi]),
+            out.append(judge(step, "gain_db", float(values["gain_db"][fi]),
                              "(N2h - N2c)/(N1h - N1c): the DUT's gain between the noise source "
                              "and the receiver", condition))
-    nf = np.asarray(result.noise_figure_db, dtype=float)
+    nf = np.asarray(values["noise_figure_db"], dtype=float)
     if np.all(np.isfinite(nf)):
         k = int(np.argmax(nf))
         worst, note = float(nf[k]), (f"worst of {nf.size} frequencies, at "

@@ -14,6 +14,10 @@ Record layout (names fixed: plots and Touchstone export read them): axes ``frequ
 (frequency_hz, port_row, port_col); step attributes ``z0_ohm``, ``port_names`` (JSON),
 ``vna_calibration`` (JSON). Derived: ``group_delay_ns``, ``k_factor``, ``mu``, and per mask
 ``mask_<trace>_pass`` (1 pass, 0 fail, NaN not judged) and ``mask_<trace>_margin_db``.
+
+Resume unit (``benchbot run --resume``): the whole step. Its one sweep is a single acquisition
+and commits no row, so a step interrupted before it completed runs again from its start (VNA
+set-up, calibration check, DUT state, sweep).
 """
 
 from __future__ import annotations

@@ -20,12 +20,19 @@ own per-tone IP1dB - 10 dB, where the 3:1 law holds) and ``>= extraction_min_inp
 only points whose IM3 is at least :data:`IM_MIN_SNR_DB` above the noise floor on both sides.
 The fitted IM3 slope is reported; a slope outside 3 ± 0.3 is flagged in the note (OIP3 is then
 an extrapolation the DUT does not follow).
+
+Resume unit (``benchbot run --resume``): one frequency — its whole drive ramp and the spectrum
+kept at its highest drive. A frequency committed before an interruption is kept as recorded
+and its metrics are computed from the record; any other is measured again from its lowest
+level (never restarted mid-ramp: the DUT's drive history would differ). The two-tone waveform
+is downloaded and played again before the first frequency either way.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -38,6 +45,7 @@ from benchbot.measurements.common import (
     DIMS,
     judge,
     read_supplies,
+    resumable_row,
     supply_datasets,
     sweep_axes,
     sweep_levels,
@@ -122,7 +130,8 @@ def declare(step: TwoToneStep, bench: BenchView) -> tuple[dict, dict]:
 
 
 def run(step: TwoToneStep, bench: BenchView, ctx: StepContext) -> list[MetricResult]:
-    """Play the two tones, sweep every frequency (one committed row each), then analyse."""
+    """Play the two tones, sweep every frequency (one committed row each; a row committed
+    before an interruption is read back instead), then analyse."""
     arb = two_tone_arb(step.tone_spacing_hz)
     name = "bb_" + step.name.replace("-", "_")
     if step.method == "iq" and not bench.analyzer.supports_iq_capture():
@@ -139,7 +148,8 @@ def run(step: TwoToneStep, bench: BenchView, ctx: StepContext) -> list[MetricRes
     results: list[MetricResult] = []
     try:
         for fi, frequency_hz in enumerate(step.frequencies_hz):
-            row = _sweep_frequency(step, bench, ctx, fi, float(frequency_hz))
+            row = resumable_row(ctx, fi, partial(_sweep_frequency, step, bench, ctx, fi,
+                                                 float(frequency_hz)))
             results.extend(evaluate_row(step, float(frequency_hz), row))
     finally:
         gen.set_rf_output(False)

@@ -157,7 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from benchbot.service.app import create_app
-    from benchbot.service.errors import InvalidInput
+    from benchbot.service.db import Database
+    from benchbot.service.errors import DatabaseUnavailable, InvalidInput
 
     if not 0 < args.port < 65536:
         errors.print(f"[bold red]refused:[/] --port: {args.port} is not a TCP port (1-65535)",
@@ -165,9 +166,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         app = create_app(args.database)
+        probe = Database(args.database)
+        try:
+            probe.check_reachable()
+        finally:
+            probe.dispose()
     except InvalidInput as exc:
         errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
         return EXIT_INVALID
+    except DatabaseUnavailable as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return EXIT_ERROR
     uvicorn.run(app, host=args.host, port=args.port)
     return EXIT_PASS
 
@@ -250,20 +259,22 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         plan=plan, plan_text=plan_text, bench=bench, bench_text=bench_text,
         results_dir=point.source_path.parent, visa_library=args.visa_library,
     )
-    return _launch(request, point.source_path)
+    return _launch(request, point.source_path, session=point.resumes + 1)
 
 
-def _launch(request: RunRequest, resume_from: Path | None) -> int:
+def _launch(request: RunRequest, resume_from: Path | None, session: int = 0) -> int:
     """Print the header, run (or resume) on the simulated bench or the hardware, print the
-    metrics, the verdict and the record; the exit status by verdict."""
+    metrics, the verdict and the record; the exit status by verdict. ``session``: the resumed
+    session's number (a simulated bench draws fresh noise for it)."""
     plan, bench = request.plan, request.bench
     console.print(f"plan [bold]{plan.name}[/] v{plan.version} · DUT {plan.dut.part_number} "
                   f"s/n {plan.dut.serial} · bench [bold]{bench.name}[/]")
     with _sigterm_as_interrupt():
         if _is_simulated(bench):
             seed = (bench.simulation or {}).get("seed")
-            with simbench.running(bench, plan.dut.part_number) as (served, _):
-                console.print(f"simulated bench on loopback (seed {seed})")
+            with simbench.running(bench, plan.dut.part_number, session) as (served, _):
+                again = f", resumed session {session}" if session else ""
+                console.print(f"simulated bench on loopback (seed {seed}{again})")
                 outcome = _run(request, served, True, seed, resume_from)
         else:
             outcome = _run(request, bench, False, None, resume_from)

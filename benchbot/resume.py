@@ -91,6 +91,8 @@ class ResumedRun:
             "resumed_utc": utc_iso(now), "resumed": now,
             "step": running.group if running else "", "rows_kept": rows, "note": cause,
         })
+        session = f"session {point.resumes + 2} of this run" + (
+            " (the simulated instruments draw new noise for it)" if point.simulated else "")
         record.add_event("warning", f"run resumed: interrupted {where} — {cause}; last record "
                          f"activity {utc_iso(point.last_activity_epoch)}; bench state "
-                         "re-established before continuing")
+                         f"re-established before continuing; {session}")

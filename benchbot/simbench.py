@@ -19,17 +19,21 @@ class SimulationError(ValueError):
     """The bench file cannot be simulated (no simulation block, or a role with no simulator)."""
 
 
-def simulation_config(bench: BenchDefinition, part_number: str | None = None) -> dict[str, Any]:
+def simulation_config(bench: BenchDefinition, part_number: str | None = None,
+                      session: int = 0) -> dict[str, Any]:
     """The simulators' plain-data configuration: physics from `simulation`, cables from
     the path-loss tables (the simulated cables are exactly as characterised), the noise
     source's ENR table as calibrated, and the DUT: `simulation.dut`, or from a DUT library
-    (`simulation.duts`, by part number) the part the plan names -- the fixture holds it."""
+    (`simulation.duts`, by part number) the part the plan names -- the fixture holds it.
+    `session`: 0 for a new run, k for the k-th resumed session of a run (new noise streams)."""
     if bench.simulation is None:
         raise SimulationError(f"bench {bench.name!r} has no 'simulation' block")
     missing = [role for role, e in bench.instruments.items() if not e.simulator]
     if missing:
         raise SimulationError(f"bench {bench.name!r}: no simulator for role(s) {missing}")
     config = dict(bench.simulation)
+    if session:
+        config["session"] = session
     library = config.pop("duts", None)
     if library:
         config["dut"] = _dut_from_library(bench, library, part_number)
@@ -65,11 +69,12 @@ def _dut_from_library(bench: BenchDefinition, library: dict[str, Any],
 
 
 @contextmanager
-def running(bench: BenchDefinition, part_number: str | None = None
+def running(bench: BenchDefinition, part_number: str | None = None, session: int = 0
             ) -> Iterator[tuple[BenchDefinition, SimulatedBench]]:
     """Serve the simulated bench for the duration of the block, with the DUT ``part_number``
-    when the bench simulates a library of DUTs (the first one without a part number)."""
-    simulated = SimulatedBench(simulation_config(bench, part_number))
+    when the bench simulates a library of DUTs (the first one without a part number);
+    ``session`` k > 0 for the k-th resumed session of a run."""
+    simulated = SimulatedBench(simulation_config(bench, part_number, session))
     resources = simulated.start()
     try:
         yield with_resources(bench, resources), simulated

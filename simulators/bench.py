@@ -109,7 +109,7 @@ def _wrap(phase: float) -> float:
 class VirtualBench:
     """One shared world: generator → path → PA → paths → receivers, plus the DC supply.
 
-    `config` keys: `seed`, `time_scale`, `latency_s`, `dut`, `paths` (role → table),
+    `config` keys: `seed`, `session`, `time_scale`, `latency_s`, `dut`, `paths` (role → table),
     `instruments` (role → simulator model key), `cable_delay_in_s`, `cable_delay_out_s`.
     """
 
@@ -117,6 +117,9 @@ class VirtualBench:
         self.config: dict[str, Any] = dict(config or {})
         self.lock = threading.RLock()
         self.seed = int(float(self.config.get("seed", 0)))
+        #: 0 for a run's first session; k for its k-th resumed session (fresh noise streams, as
+        #: real instruments would not repeat the noise of the interrupted session)
+        self.session = int(self.config.get("session", 0))
         self.time_scale = float(self.config.get("time_scale", 1.0))
         self.instruments: dict[str, str] = dict(self.config.get("instruments") or {})
         self.paths: dict[str, PathTable] = {
@@ -170,7 +173,15 @@ class VirtualBench:
 
     # ------------------------------------------------------------------ infrastructure
     def rng_for(self, role: str) -> np.random.Generator:
-        """A deterministic generator per instrument role, derived from the bench seed."""
+        """A deterministic generator per instrument role, derived from the bench seed (and the
+        session number of a resumed run)."""
+        key = zlib.crc32(role.encode("utf-8"))
+        spawn = (key, self.session) if self.session else (key,)
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=spawn))
+
+    def unit_rng_for(self, role: str) -> np.random.Generator:
+        """The first session's generator of ``role``: what an instrument draws for itself
+        (serial, offsets) first from it is the same in every session of a run."""
         key = zlib.crc32(role.encode("utf-8"))
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(key,)))
 

@@ -124,8 +124,8 @@ class KeysightXSeriesAnalyzer(ScpiDevice):
         self.hw = sp.MODELS["N9020B" if "9020" in model else "N9030B"]
         self.options = _OPTIONS[self.hw.model]
         self.idn = ("Keysight Technologies", self.hw.model,
-                    f"MY{int(self.rng.integers(10**7, 10**8))}", "A.33.03")
-        self.amplitude_offset_db = float(self.rng.uniform(-0.06, 0.06))
+                    f"MY{int(self.unit_rng.integers(10**7, 10**8))}", "A.33.03")
+        self.amplitude_offset_db = float(self.unit_rng.uniform(-0.06, 0.06))
         self._cond = threading.Condition(self.lock)
         self.mode = "SA"  # *RST presets the current mode; it does not change it
         self._register()

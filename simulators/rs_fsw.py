@@ -258,11 +258,11 @@ class RohdeSchwarzFSW(ScpiDevice):
                  model: str = "rs_fsw26") -> None:
         super().__init__(bench, role, model)
         self.hw = FSW_MODELS["FSW43" if "43" in model else "FSW26"]
-        serial = int(self.rng.integers(100_000, 200_000))
+        serial = int(self.unit_rng.integers(100_000, 200_000))
         self.idn = ("Rohde&Schwarz", f"FSW-{self.hw.model[3:]}",
                     f"{_PART[self.hw.model]}/{serial}", FIRMWARE)
         self.options = _OPTIONS
-        self.amplitude_offset_db = float(self.rng.uniform(-0.06, 0.06))
+        self.amplitude_offset_db = float(self.unit_rng.uniform(-0.06, 0.06))
         self.channels: dict[str, _Channel] = {}
         self.active = ""
         self.meas = FswMeasurements(self, snap_bandwidth)

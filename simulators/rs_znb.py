@@ -256,7 +256,7 @@ class RohdeSchwarzZNB(ScpiDevice):
         self.spec = SPECS[model]
         self.front_end = VnaFrontEnd(bench, role, self.spec.ports,
                                      (self.spec.f_min_hz, self.spec.f_max_hz))
-        serial = int(self.rng.integers(100_000, 200_000))
+        serial = int(self.unit_rng.integers(100_000, 200_000))
         self.idn = ("Rohde-Schwarz", self.spec.model, f"{self.spec.order_number}{serial}",
                     self.spec.firmware)
         self.options = self.spec.options

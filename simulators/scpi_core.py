@@ -122,6 +122,10 @@ class ScpiDevice:
         self.rng: np.random.Generator = (
             bench.rng_for(role) if bench is not None else np.random.default_rng(0)
         )
+        #: draws that describe the instrument unit itself (serial number, its amplitude
+        #: offset): the same in a resumed session, as the same instrument is on the bench
+        self.unit_rng: np.random.Generator = (
+            bench.unit_rng_for(role) if bench is not None and bench.session else self.rng)
         if bench is not None:
             self.latency_s = float(bench.config.get("latency_s", self.latency_s))
             self.link_rate_bit_per_s = float(bench.config.get("link_rate_bit_per_s",

@@ -151,6 +151,7 @@ def _path_loss_hash(f: h5py.File) -> None:
 
 def _committed_row_outside(f: h5py.File) -> None:
     f[PA_STEP].attrs["committed_rows"] = np.array([0, 7], np.int64)
+    f[PA_STEP].attrs["committed_axis"] = "frequency_hz"
 
 
 def _interruptions_without_step(f: h5py.File) -> None:

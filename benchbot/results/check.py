@@ -21,6 +21,7 @@ import numpy as np
 
 from benchbot.results.format import (
     ABORTED,
+    COMMITTED_AXIS,
     COMMITTED_ROWS,
     COMPLETED,
     ERROR,
@@ -369,10 +370,13 @@ class _Checker:
             self.error(group.name, f"attribute {COMMITTED_ROWS!r} must be a 1-D int64 array, got "
                                    f"{arr.dtype} {arr.shape}")
             return
-        lengths = [ds.shape[0] for ds in group.values()
-                   if isinstance(ds, h5py.Dataset) and not ds.is_scale and ds.ndim
-                   and ds.dtype == np.float64]
-        bad = [int(r) for r in arr if r < 0 or (lengths and r >= max(lengths))]
+        axis = group.attrs.get(COMMITTED_AXIS)
+        scale = group.get(axis) if isinstance(axis, str) else None
+        if not isinstance(scale, h5py.Dataset) or not scale.is_scale:
+            self.error(group.name, f"attribute {COMMITTED_AXIS!r} ({axis!r}) must name an axis "
+                                   "of the step")
+            return
+        bad = [int(r) for r in arr if r < 0 or r >= scale.shape[0]]
         if bad or len(set(arr.tolist())) != arr.size:
             self.error(group.name, f"attribute {COMMITTED_ROWS!r} holds rows {bad or 'twice'} "
                                    "outside the step's data")

@@ -32,6 +32,8 @@ INTERRUPTIONS = "interruptions"
 #: step attribute: the leading indices (rows) committed so far, written with the flush that makes
 #: them durable; what `benchbot run --resume` keeps of an interrupted step
 COMMITTED_ROWS = "committed_rows"
+#: step attribute: the axis `committed_rows` index (the step's first declared axis)
+COMMITTED_AXIS = "committed_axis"
 
 # Run and step status values. "interrupted" is never written: readers report it for a
 # `.partial` file (or a step in one) whose stored status is still "running".

@@ -28,6 +28,7 @@ from benchbot.results.format import (
     FORMAT_VERSION,
     INSTRUMENTS,
     INTERRUPTED,
+    INTERRUPTIONS,
     PARTIAL_SUFFIX,
     RUNNING,
     STEPS,
@@ -84,6 +85,7 @@ class ResumePoint:
     corrections: list[dict[str, Any]]  # the `corrections_json` of the interrupted run
     steps: list[StepState]
     events: int  # rows in /events before the resume
+    resumes: int  # rows in /interruptions: how often the run was resumed before
 
     def step(self, index: int) -> StepState | None:
         return next((s for s in self.steps if s.index == index), None)
@@ -151,6 +153,7 @@ def _resume_point(f: h5py.File, source: Path, partial: bool) -> ResumePoint:
         steps=sorted((_step_state(name, group) for name, group in f.get(STEPS, {}).items()),
                      key=lambda s: s.index),
         events=int(f[EVENTS].shape[0]) if EVENTS in f else 0,
+        resumes=int(f[INTERRUPTIONS].shape[0]) if INTERRUPTIONS in f else 0,
     )
 
 

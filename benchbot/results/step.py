@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from benchbot.results.format import (
+    COMMITTED_AXIS,
     COMMITTED_ROWS,
     COMPLETED,
     METRIC_FIELDS,
@@ -262,6 +263,10 @@ class StepWriter:
         #: a step reopened by `benchbot run --resume`: a trace written again replaces its
         #: uncommitted namesake from before the interruption
         self.resumed = False
+        #: the axis committed rows index: the step's first declared axis
+        self.row_axis: str | None = None
+        #: (reopened step) the data datasets over the row axis, which `stored_row` returns
+        self._row_datasets: set[str] = set()
 
     @classmethod
     def reopen(cls, record: RunRecord, group: h5py.Group, clock: Clock,
@@ -274,6 +279,7 @@ class StepWriter:
                    to_text(attrs["kind"]), clock, flush, flush_every_rows)
         step.resumed = True
         step.committed_rows = {int(r) for r in attrs.get(COMMITTED_ROWS, [])}
+        step.row_axis = to_text(attrs.get(COMMITTED_AXIS, "")) or None
         for name, obj in group.items():
             if not isinstance(obj, h5py.Dataset) or name == METRICS:
                 continue
@@ -285,11 +291,27 @@ class StepWriter:
             del group[METRICS]
         return step
 
+    def _on_row_axis(self, ds: h5py.Dataset) -> bool:
+        """Whether ``ds``'s first dimension is the axis the committed rows index."""
+        if not ds.ndim:
+            return False
+        if self.row_axis is None:  # committed without naming the axis: every dataset's rows
+            return True
+        scales = ds.dims[0]
+        return len(scales) > 0 and str(scales[0].name).rsplit("/", 1)[-1] == self.row_axis
+
     def _adopt(self, name: str, ds: h5py.Dataset) -> None:
-        """Take over a stored data dataset, its uncommitted rows reset to NaN."""
+        """Take over a stored data dataset; on the row axis, its uncommitted rows reset to NaN
+        (datasets over other axes are derived over the whole step and written again)."""
         self._data[name] = ds
         self._shapes[name] = ds.shape
-        keep = np.zeros(ds.shape[:1], bool) if ds.ndim else np.zeros(0, bool)
+        if not self._on_row_axis(ds):
+            if ds.ndim and ds.size * 8 <= MIRROR_MAX_BYTES:
+                self._mirror[name] = ds[()].astype(np.float64)
+                self._chunk_rows[name] = whole_row_chunks(ds)
+            return
+        self._row_datasets.add(name)
+        keep = np.zeros(ds.shape[:1], bool)
         for row in self.committed_rows:
             if 0 <= row < keep.size:
                 keep[row] = True
@@ -310,12 +332,15 @@ class StepWriter:
             return None
         return {name: np.array(self._mirror[name][row] if name in self._mirror
                                else self._data[name][row])
-                for name, shape in self._shapes.items() if shape and row < shape[0]}
+                for name in sorted(self._row_datasets) if row < self._shapes[name][0]}
 
     def mark_committed(self, row: int) -> None:
         """Row `row` (leading index) is complete: say so in the step's `committed_rows`
         attribute, made durable by the flush that commits the row's data."""
         self.committed_rows.add(int(row))
+        if self.row_axis is None:
+            self.row_axis = next(iter(self._scales))
+            self.group.attrs[COMMITTED_AXIS] = self.row_axis
         self.group.attrs[COMMITTED_ROWS] = np.array(sorted(self.committed_rows), np.int64)
 
     @property

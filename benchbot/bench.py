@@ -2,7 +2,8 @@
 
 A bench binds the roles a plan names to drivers and VISA resources and carries, per role, the
 calibrated loss between that instrument's port and the DUT reference plane (:class:`PathLoss`,
-a validated, interpolated object in the spirit of OpenTAP's ``RfConnection``).
+a validated, interpolated object in the spirit of OpenTAP's ``RfConnection``) and, for a power
+meter, its sensor with the cal factors of its certificate (:class:`PowerSensorEntry`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -91,42 +93,79 @@ def sha256_hex(data: bytes) -> str:
 def read_table_csv(path: Path, columns: tuple[str, str]) -> tuple[list[float], list[float], str]:
     """A two-column CSV table (header ``columns``, ``#`` comment and blank lines allowed):
     (first column, second column, SHA-256 of the file's bytes). ValueError naming file:line."""
+    table, digest, _ = read_columns_csv(path, (columns,), "path-loss")
+    return table[columns[0]], table[columns[1]], digest
+
+
+def read_columns_csv(path: Path, headers: tuple[tuple[str, ...], ...], what: str
+                     ) -> tuple[dict[str, list[float]], str, list[int]]:
+    """A numeric CSV table whose header is one of ``headers`` (``#`` comment and blank lines
+    allowed; the first column strictly increasing): {column: values}, the SHA-256 of the
+    file's bytes and each row's line number. ``what`` names the kind of file in errors.
+    ValueError naming file:line."""
     try:
         data = path.read_bytes()
         text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read path-loss file {path}: {exc}") from None
-    first: list[float] = []
-    second: list[float] = []
-    header = False
+        raise ValueError(f"cannot read {what} file {path}: {exc}") from None
+    names: tuple[str, ...] | None = None
+    rows: list[list[float]] = []
+    lines: list[int] = []
     for line_no, row in enumerate(csv.reader(text.splitlines()), start=1):
         cells = [c.strip() for c in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
         where = f"{path}:{line_no}"
-        if not header:
-            if tuple(cells) != columns:
-                raise ValueError(f"{where}: header must be {','.join(columns)} "
+        if names is None:
+            if tuple(cells) not in headers:
+                raise ValueError(f"{where}: header must be "
+                                 f"{' or '.join(','.join(h) for h in headers)} "
                                  f"(got {','.join(cells)})")
-            header = True
+            names = tuple(cells)
             continue
-        if len(cells) != 2:
-            raise ValueError(f"{where}: expected 2 values ({','.join(columns)}), got {len(cells)}")
-        try:
-            f, v = float(cells[0]), float(cells[1])
-        except ValueError:
-            raise ValueError(f"{where}: not a number: {','.join(cells)}") from None
-        if not (np.isfinite(f) and np.isfinite(v)):
-            raise ValueError(f"{where}: values must be finite")
-        if first and f <= first[-1]:
-            raise ValueError(f"{where}: {columns[0]} {f:g} is not above the previous "
-                             f"{first[-1]:g} (must strictly increase)")
-        first.append(f)
-        second.append(v)
-    if not first:
-        raise ValueError(f"{path}: no table rows (header {','.join(columns)} then one row "
-                         "per frequency)")
-    return first, second, sha256_hex(data)
+        rows.append(_csv_row(where, cells, names, rows[-1][0] if rows else None))
+        lines.append(line_no)
+    if names is None or not rows:
+        raise ValueError(f"{path}: no table rows (header {','.join(names or headers[0])} then "
+                         "one row per frequency)")
+    columns = {name: [r[i] for r in rows] for i, name in enumerate(names)}
+    return columns, sha256_hex(data), lines
+
+
+def _csv_row(where: str, cells: list[str], names: tuple[str, ...], previous: float | None
+             ) -> list[float]:
+    """One data row of :func:`read_columns_csv`, checked: count, numbers, finite, increasing."""
+    if len(cells) != len(names):
+        raise ValueError(f"{where}: expected {len(names)} values ({','.join(names)}), "
+                         f"got {len(cells)}")
+    try:
+        values = [float(c) for c in cells]
+    except ValueError:
+        raise ValueError(f"{where}: not a number: {','.join(cells)}") from None
+    if not all(np.isfinite(values)):
+        raise ValueError(f"{where}: values must be finite")
+    if previous is not None and values[0] <= previous:
+        raise ValueError(f"{where}: {names[0]} {values[0]:g} is not above the previous "
+                         f"{previous:g} (must strictly increase)")
+    return values
+
+
+def _resolve_file(reference: Any) -> Path:
+    """A table's ``file:`` value as a path: relative to the bench file's folder; a bare file
+    name found nowhere there is looked up among the packaged bench files (the built-in
+    benches' certificates), as ``inventory: simulated-lab`` names the packaged inventory, so
+    that a built-in bench's text parsed elsewhere still finds its tables."""
+    if not isinstance(reference, str) or not reference.strip():
+        raise ValueError(f"file must be a CSV path (got {reference!r})")
+    path = Path(reference).expanduser()
+    if path.is_absolute():
+        return path
+    local = _base_dir() / path
+    if not local.exists() and len(path.parts) == 1:
+        packaged = Path(str(resources.files("benchbot").joinpath("benches", reference)))
+        if packaged.is_file():
+            return packaged
+    return local
 
 
 def _table_problems(frequency_hz: list[float], values: list[float], values_field: str
@@ -170,11 +209,7 @@ class PathLoss(_Model):
         if others:
             raise ValueError(f"give either file or an inline table, not both (remove "
                              f"{', '.join(others)} or file)")
-        reference = data["file"]
-        if not isinstance(reference, str) or not reference.strip():
-            raise ValueError(f"file must be a CSV path (got {reference!r})")
-        path = Path(reference).expanduser()
-        path = path if path.is_absolute() else _base_dir() / path
+        path = _resolve_file(data["file"])
         frequency_hz, loss_db, digest = read_table_csv(path, ("frequency_hz", "loss_db"))
         table = handler({"frequency_hz": frequency_hz, "loss_db": loss_db})
         table._file, table._file_sha256 = str(path.resolve()), digest
@@ -224,6 +259,164 @@ class PathLoss(_Model):
         return float(loss) if loss.ndim == 0 else loss
 
 
+#: the frequency of the power meter's 1 mW power reference, where a thermal/diode sensor's
+#: reference cal factor (its certificate's "REF CF") applies
+POWER_REFERENCE_FREQUENCY_HZ = 50e6
+#: what ``cal_factors`` says for a sensor that carries its own cal factors (N192xA P-series,
+#: E-series, U2000): the meter reads and applies them, the bench gives no table
+SENSOR_EEPROM = "sensor_eeprom"
+_CAL_FACTOR_HEADERS = (("frequency_hz", "cal_factor_pct"),
+                       ("frequency_hz", "cal_factor_pct", "uncertainty_pct"))
+
+
+class CalFactorTable(_Model):
+    """A power sensor's cal factor (%) against frequency, as its calibration certificate
+    prints it, with the certificate's uncertainty (%) when given.
+
+    Inline (``frequency_hz``, ``cal_factor_pct`` [, ``uncertainty_pct``] lists) or from a CSV
+    file (``{file: path}``, columns ``frequency_hz,cal_factor_pct[,uncertainty_pct]``, relative
+    to the bench file), read when the bench is loaded; :attr:`source_sha256` identifies it, as
+    for :class:`PathLoss`. The meter interpolates it at the frequency it is set to.
+    """
+
+    frequency_hz: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    cal_factor_pct: list[Annotated[float, Field(ge=1, le=150)]] = Field(min_length=1)
+    uncertainty_pct: list[Annotated[float, Field(ge=0, le=100)]] | None = Field(
+        default=None, description="the certificate's uncertainty of each cal factor, %")
+    _file: str | None = PrivateAttr(default=None)
+    _file_sha256: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_file(cls, data: Any, handler: ModelWrapValidatorHandler[CalFactorTable]
+                   ) -> CalFactorTable:
+        """``{file: certs/8481A.csv}``: the table read from the CSV (path, hash kept)."""
+        if not (isinstance(data, dict) and "file" in data):
+            return handler(data)
+        others = sorted(str(k) for k in data if k != "file")
+        if others:
+            raise ValueError(f"give either file or an inline table, not both (remove "
+                             f"{', '.join(others)} or file)")
+        path = _resolve_file(data["file"])
+        columns, digest, lines = read_columns_csv(path, _CAL_FACTOR_HEADERS, "cal-factor")
+        try:
+            table = handler(columns)
+        except ValidationError as exc:  # name the CSV line of a value out of range
+            first = exc.errors()[0]
+            loc = first["loc"]
+            where = (f"{path}:{lines[loc[1]]}: {loc[0]}" if len(loc) > 1
+                     and isinstance(loc[1], int) else f"{path}")
+            raise ValueError(f"{where}: {first['msg']}") from None
+        table._file, table._file_sha256 = str(path.resolve()), digest
+        return table
+
+    @model_validator(mode="after")
+    def _table(self) -> CalFactorTable:
+        problems = _table_problems(self.frequency_hz, self.cal_factor_pct, "cal_factor_pct")
+        if self.uncertainty_pct is not None and len(self.uncertainty_pct) != len(
+                self.frequency_hz):
+            problems.append((("uncertainty_pct",), f"{len(self.uncertainty_pct)} values for "
+                             f"{len(self.frequency_hz)} frequencies", None))
+        raise_problems("CalFactorTable", problems)
+        return self
+
+    @property
+    def file(self) -> str | None:
+        """The CSV file the table was read from (absolute), None for an inline table."""
+        return self._file
+
+    @property
+    def source_sha256(self) -> str:
+        """SHA-256 of the file's bytes, or of :meth:`canonical_csv` for an inline table."""
+        if self._file_sha256 is not None:
+            return self._file_sha256
+        return sha256_hex(self.canonical_csv().encode("utf-8"))
+
+    def canonical_csv(self) -> str:
+        """The table as canonical CSV (:func:`canonical_table_csv`)."""
+        columns = {"frequency_hz": self.frequency_hz, "cal_factor_pct": self.cal_factor_pct}
+        if self.uncertainty_pct is not None:
+            columns["uncertainty_pct"] = self.uncertainty_pct
+        return canonical_table_csv(columns)
+
+    def value_at(self, frequency_hz: float) -> float | None:
+        """The cal factor (%) listed at ``frequency_hz`` (within the tolerance), else None."""
+        for f, value in zip(self.frequency_hz, self.cal_factor_pct, strict=True):
+            if abs(f - frequency_hz) <= EXTRAPOLATION_TOLERANCE * frequency_hz:
+                return value
+        return None
+
+
+class PowerSensorEntry(_Model):
+    """The sensor on a power meter's input, and where its cal factors come from: a table from
+    its calibration certificate (8480 series and other sensors without EEPROM), loaded into
+    the meter at set-up, or ``sensor_eeprom`` (the meter applies the sensor's own)."""
+
+    manufacturer: str = Field(default="", description="e.g. Keysight")
+    model: str = Field(min_length=1, description="e.g. 8481A")
+    serial: str = Field(min_length=1)
+    cal_factors: CalFactorTable | None = Field(
+        description="inline frequency_hz/cal_factor_pct[/uncertainty_pct], {file: CSV}, or "
+        "sensor_eeprom (the sensor's EEPROM holds them: read as None)")
+    reference_cal_factor_pct: float | None = Field(
+        default=None, ge=1, le=150, description="cal factor at the 50 MHz power reference "
+        "(certificate REF CF); default: the table's 50 MHz row")
+    cal_due: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                description="due date when the lab inventory does not list "
+                                "the sensor")
+
+    @field_validator("cal_factors", mode="before")
+    @classmethod
+    def _eeprom_word(cls, v: Any) -> Any:
+        """``sensor_eeprom`` is the only word allowed (stored as None: no table)."""
+        if v == SENSOR_EEPROM:
+            return None
+        if v is None or isinstance(v, str):
+            raise ValueError(f"{v!r} is not a table; give {SENSOR_EEPROM} (the sensor's EEPROM "
+                             "holds its cal factors), an inline table (frequency_hz, "
+                             "cal_factor_pct) or {file: CSV}")
+        return v
+
+    @model_validator(mode="after")
+    def _reference(self) -> PowerSensorEntry:
+        table = self.table
+        if table is None and self.reference_cal_factor_pct is not None:
+            raise_problems("PowerSensorEntry", [(("reference_cal_factor_pct",), "only with a "
+                           "cal-factor table (the sensor's EEPROM holds its own)", None)])
+        if table is not None and self.reference_cal_factor_pct is None and table.value_at(
+                POWER_REFERENCE_FREQUENCY_HZ) is None:
+            raise_problems("PowerSensorEntry", [(("reference_cal_factor_pct",), "required: "
+                           "the table has no 50 MHz row (the certificate's reference cal "
+                           "factor, at the meter's power reference)", None)])
+        return self
+
+    @property
+    def table(self) -> CalFactorTable | None:
+        """The cal-factor table, None for a sensor with EEPROM."""
+        return self.cal_factors
+
+    @property
+    def reference_cal_factor(self) -> float:
+        """The reference cal factor (%): as given, else the table's 50 MHz row (100 for a
+        sensor with EEPROM, which the meter does not ask for)."""
+        if self.reference_cal_factor_pct is not None:
+            return self.reference_cal_factor_pct
+        table = self.table
+        value = table.value_at(POWER_REFERENCE_FREQUENCY_HZ) if table is not None else None
+        return 100.0 if value is None else value
+
+    @property
+    def table_name(self) -> str:
+        """The name the table is stored under in the meter: ``CF_`` and the last 9 letters,
+        digits or underscores of the serial (12 characters at most, as power meters allow)."""
+        cleaned = "".join(c if c.isalnum() and c.isascii() else "_" for c in self.serial)
+        return f"CF_{cleaned[-9:]}"
+
+    def describe(self) -> str:
+        """e.g. ``Keysight 8481A s/n MY41090123``."""
+        return " ".join(p for p in (self.manufacturer, self.model, "s/n", self.serial) if p)
+
+
 class InstrumentEntry(_Model):
     """One bench role: driver, VISA resource (or ``simulated``), options and path loss."""
 
@@ -235,6 +428,8 @@ class InstrumentEntry(_Model):
     path_loss: PathLoss | None = Field(
         default=None, description="instrument port <-> DUT plane: inline frequency_hz/loss_db, "
         "or {file: CSV frequency_hz,loss_db} relative to the bench file")
+    sensor: PowerSensorEntry | None = Field(
+        default=None, description="a power meter's sensor and its cal factors")
 
     @model_validator(mode="after")
     def _simulated(self) -> InstrumentEntry:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from benchbot.bench import BenchDefinition
+from benchbot.bench import BenchDefinition, sha256_hex
 from benchbot.bias import BiasKernel
 from benchbot.inventory import (
     CalibrationCheck,
@@ -185,13 +185,22 @@ class Engine:
 
     def _calibration_checks(self, inventory: Inventory | None, today: dt.date
                             ) -> list[CalibrationCheck]:
-        """Every instrument's calibration (by role, in bench order), then the noise source's
-        (its bench ``cal_due`` when the inventory does not list it)."""
+        """Every instrument's calibration (by role, in bench order), then each power meter's
+        sensor's (role ``<meter role>.sensor``), then the noise source's; a sensor or the
+        noise source not in the inventory is judged on its bench ``cal_due``, if any."""
         checks = []
         for role, instrument in self.instruments.items():
             ident = instrument.identity
             checks.append(check_instrument(inventory, role, ident.manufacturer, ident.model,
                                            ident.serial, today))
+        for role, entry in self.bench.instruments.items():
+            sensor = entry.sensor
+            if sensor is not None:
+                checks.append(check_instrument(
+                    inventory, f"{role}.sensor", sensor.manufacturer, sensor.model,
+                    sensor.serial, today,
+                    fallback_due=dt.date.fromisoformat(sensor.cal_due) if sensor.cal_due
+                    else None, fallback_source=f"bench file instruments.{role}.sensor.cal_due"))
         source = self.bench.noise_source
         if source is not None:
             checks.append(check_instrument(
@@ -201,31 +210,66 @@ class Engine:
         return checks
 
     def _corrections(self) -> list[dict[str, Any]]:
-        """The corrections this bench applies: path-loss tables and the noise source's ENR,
-        each with its origin and SHA-256."""
+        """The corrections this bench applies, each with its origin and SHA-256: path-loss
+        tables, power sensors' cal factors (a certificate's table, or the sensor's EEPROM),
+        the noise source's ENR and each VNA's active calibration as it reports it (cal set,
+        type, ports; its identity text hashed). Nothing timed goes into a hash: a resumed run
+        compares them with the interrupted run's."""
+        bench = self.bench.name
         corrections: list[dict[str, Any]] = []
         for role, entry in self.bench.instruments.items():
             table = entry.path_loss
             if table is None:
                 continue
-            where = f"bench file {self.bench.name}: instruments.{role}.path_loss"
+            where = f"bench file {bench}: instruments.{role}.path_loss"
             corrections.append({"kind": "path_loss", "role": role,
                                 "source": f"file {table.file} ({where})" if table.file else where,
                                 "file": table.file, "sha256": table.source_sha256,
                                 "path": f"/calibration/path_loss/{role}"})
+        for role, entry in self.bench.instruments.items():
+            sensor = entry.sensor
+            if sensor is None:
+                continue
+            if not isinstance(self.instruments.get(role), PowerMeter):
+                raise TypeError(f"bench role {role!r} has a sensor (instruments.{role}.sensor) "
+                                "but is not a power meter")
+            cal = sensor.table
+            if cal is None:
+                text = (f"sensor EEPROM of {sensor.describe()}, applied by the meter (bench file "
+                        f"{bench}: instruments.{role}.sensor)")
+                corrections.append({"kind": "power_sensor_cal_factors", "role": role,
+                                    "source": text, "file": None,
+                                    "sha256": sha256_hex(text.encode("utf-8")), "path": None})
+                continue
+            where = (f"bench file {bench}: instruments.{role}.sensor.cal_factors, "
+                     f"{sensor.describe()}")
+            corrections.append({"kind": "power_sensor_cal_factors", "role": role,
+                                "source": f"file {cal.file} ({where})" if cal.file else where,
+                                "file": cal.file, "sha256": cal.source_sha256,
+                                "path": f"/calibration/cal_factors/{role}"})
         source = self.bench.noise_source
         if source is not None:
             corrections.append({"kind": "enr", "role": NOISE_SOURCE_ROLE,
-                                "source": f"bench file {self.bench.name}: noise_source.enr "
+                                "source": f"bench file {bench}: noise_source.enr "
                                 f"({source.model} s/n {source.serial})", "file": None,
                                 "sha256": source.enr.source_sha256, "path": None})
+        for role, instrument in self.instruments.items():
+            if isinstance(instrument, VectorNetworkAnalyzer):
+                cal = instrument.calibration()
+                ports = ",".join(str(p) for p in cal.ports) or "none"
+                text = (f"{cal.cal_set or 'no cal set'} ({cal.cal_type or 'type unknown'}, "
+                        f"ports {ports}, correction {'on' if cal.corrected else 'off'})")
+                corrections.append({"kind": "vna_calibration", "role": role, "source": text,
+                                    "file": None, "sha256": sha256_hex(text.encode("utf-8")),
+                                    "path": None})
         return corrections
 
     def _write_bench(self, corrections: list[dict[str, Any]]) -> None:
-        """`/instruments/<role>` (identity, resource, driver, calibration) and the path-loss
-        tables as applied."""
-        for check, (role, instrument) in zip(self.calibration, self.instruments.items(),
-                                             strict=False):
+        """`/instruments/<role>` (identity, resource, driver, calibration), each power meter's
+        sensor as `/instruments/<role>.sensor` and the noise source likewise, the path-loss
+        and cal-factor tables as applied."""
+        checks = {c.role: c for c in self.calibration}
+        for role, instrument in self.instruments.items():
             entry = self.bench.instruments[role]
             ident = instrument.identity
             self.record.add_instrument(
@@ -234,24 +278,45 @@ class Engine:
                      "serial": ident.serial, "firmware": ident.firmware,
                      "options": ",".join(ident.options)},
                 resource=entry.resource, driver=entry.driver, options=dict(entry.options),
-                calibration=check.attrs(),
+                calibration=checks[role].attrs(),
             )
+        for role, entry in self.bench.instruments.items():
+            sensor = entry.sensor
+            if sensor is not None:
+                sensor_role = f"{role}.sensor"
+                self.record.add_instrument(
+                    sensor_role, idn={"manufacturer": sensor.manufacturer,
+                                      "model": sensor.model, "serial": sensor.serial},
+                    resource=f"sensor input of {role}", driver="",
+                    calibration=checks[sensor_role].attrs())
         source = self.bench.noise_source
         if source is not None and NOISE_SOURCE_ROLE not in self.instruments:
             self.record.add_instrument(
                 NOISE_SOURCE_ROLE, idn={"model": source.model, "serial": source.serial},
                 resource=f"+28 V drive of {source.driven_by}", driver="",
-                calibration=self.calibration[-1].attrs())
+                calibration=checks[NOISE_SOURCE_ROLE].attrs())
         for correction in corrections:
-            if correction["kind"] != "path_loss":
-                continue
-            table = self.bench.instruments[correction["role"]].path_loss
-            assert table is not None
-            self.record.add_path_loss(
-                correction["role"], table.frequency_hz, table.loss_db,
-                source=correction["source"],
-                attrs={"source_sha256": table.source_sha256, "interpolation": "linear",
-                       "source_kind": "file" if table.file else "inline"})
+            if correction["kind"] == "path_loss":
+                table = self.bench.instruments[correction["role"]].path_loss
+                assert table is not None
+                self.record.add_path_loss(
+                    correction["role"], table.frequency_hz, table.loss_db,
+                    source=correction["source"],
+                    attrs={"source_sha256": table.source_sha256, "interpolation": "linear",
+                           "source_kind": "file" if table.file else "inline"})
+            elif correction["kind"] == "power_sensor_cal_factors" and correction["path"]:
+                sensor = self.bench.instruments[correction["role"]].sensor
+                assert sensor is not None and sensor.table is not None
+                cal = sensor.table
+                self.record.add_cal_factors(
+                    correction["role"], cal.frequency_hz, cal.cal_factor_pct,
+                    source=correction["source"], uncertainty_pct=cal.uncertainty_pct,
+                    attrs={"source_sha256": cal.source_sha256,
+                           "source_kind": "file" if cal.file else "inline",
+                           "interpolation": "linear, by the meter",
+                           "reference_cal_factor_pct": sensor.reference_cal_factor,
+                           "sensor_model": sensor.model, "sensor_serial": sensor.serial,
+                           "table_name": sensor.table_name})
 
     def _judge_calibration(self, inventory: Inventory | None) -> None:
         """The plan's calibration_policy on the checks: events, or CalibrationError (the run
@@ -277,8 +342,24 @@ class Engine:
             instrument.set_rf_output(False)
             instrument.set_modulation(False)
         for meter in self._all(PowerMeter):  # zero with no RF applied, before the DUT is on
+            role = self._role_of(meter)
             meter.zero()
-            self.record.add_event("info", f"power meter {self._role_of(meter)} zeroed")
+            self.record.add_event("info", f"power meter {role} zeroed")
+            sensor = self.bench.instruments[role].sensor
+            if sensor is None:
+                continue
+            cal = sensor.table
+            if cal is None:
+                self.record.add_event("info", f"power meter {role}: {sensor.describe()} "
+                                      "applies the cal factors of its EEPROM")
+                continue
+            meter.load_cal_factor_table(sensor.table_name, cal.frequency_hz,
+                                        cal.cal_factor_pct, sensor.reference_cal_factor)
+            self.record.add_event(
+                "info", f"power meter {role}: cal factors of {sensor.describe()} loaded as "
+                f"table {sensor.table_name} ({len(cal.frequency_hz)} points, "
+                f"{cal.frequency_hz[0] / 1e9:g}-{cal.frequency_hz[-1] / 1e9:g} GHz, reference "
+                f"{sensor.reference_cal_factor:g} %), read back and applied")
         for setting in self.plan.conditions.supplies:
             supply = self._role(setting.role, DCSupply)
             supply.set_output(setting.channel, False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -319,6 +320,17 @@ class PowerMeter(Instrument):
     @abstractmethod
     def measure_power_dbm(self) -> float:
         """One settled average-power reading in dBm."""
+
+    def load_cal_factor_table(self, name: str, frequency_hz: Sequence[float],
+                              cal_factor_pct: Sequence[float], reference_cal_factor_pct: float
+                              ) -> None:
+        """Store a sensor's cal-factor table (its calibration certificate: cal factor in %
+        against frequency, and the reference cal factor at the 50 MHz power reference) in the
+        meter under ``name`` and apply it to this channel, so that each reading is corrected
+        by the cal factor the meter interpolates at the frequency of :meth:`set_frequency_hz`.
+        For sensors without EEPROM (8480 series); a sensor with EEPROM needs none. Optional
+        capability."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load a cal-factor table")
 
 
 class DCSupply(Instrument):

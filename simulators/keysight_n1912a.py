@@ -10,12 +10,26 @@ Command forms (reference §4.6; public N191xA drivers such as namakanui `pmeter2
 The reading is the total (thermal-like) power of every tone at the `power_meter` role, plus the
 offset, plus seeded noise σ = 0.02 dB/sqrt(count) and a 5 nW/sqrt(count) floor; +20 nW until
 zeroed. Behaviour marked [verify] could not be checked against the programming guide text.
+
+The sensor on each channel comes from the bench's ``power_sensors.<role>`` (``channel``,
+``model``, ``eeprom``, ``cal_factor: {frequency_hz, cal_factor_pct}``): by default an N1921A on
+channel A, whose EEPROM cal factors the meter applies (readings are right). A sensor without
+EEPROM (8480 series, e.g. an 8481A) has a true cal factor (efficiency and mismatch loss, %,
+linear between points, flat beyond the ends; a typical 8481A's when not given): it delivers
+``P * CF_true(f) / 100`` and the meter divides by the cal factor it applies -- the selected
+sensor calibration table interpolated at the channel's frequency when ``CORR:CSET1:STATe`` is
+ON (``MEMory:TABLe:*`` commands, see the driver), else 100 %. So without the certificate's
+table a reading is low by the cal factor, with a wrong table off by the difference.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from simulators.bench import VirtualBench
 from simulators.scpi_core import (
@@ -26,6 +40,7 @@ from simulators.scpi_core import (
     parse_enum,
     parse_int,
     parse_number,
+    parse_string,
 )
 
 SENSOR_MODEL = "N1921A"
@@ -38,6 +53,55 @@ READING_TIME_S = {"NORM": 0.05, "DOUB": 0.025, "FAST": 0.001}
 NOISE_DB = 0.02
 NOISE_FLOOR_W = 5e-9
 UNZEROED_OFFSET_W = 20e-9
+#: a typical 8481A's cal factor (%), a few % below 100 and falling with frequency
+TYPICAL_8481A_CAL_FACTOR = ((50e6, 1e9, 4e9, 10e9, 18e9), (100.0, 99.1, 97.9, 95.8, 91.6))
+#: sensors of the 8480 series carry no EEPROM: their cal factors come from a certificate
+_NO_EEPROM = re.compile(r"^[RQ]?848\d")
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,12}$")
+MAX_TABLES = 20  # E4418B: 20 sensor calibration tables [verify P-series]
+MAX_TABLE_POINTS = 80  # ... of 80 frequency points each [verify P-series]
+CAL_FACTOR_RANGE_PCT = (1.0, 150.0)
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """The power sensor on one channel: model, EEPROM or not, and its true cal factor."""
+
+    model: str
+    eeprom: bool
+    frequency_hz: tuple[float, ...] = ()
+    cal_factor_pct: tuple[float, ...] = ()
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Sensor:
+        model = str(cfg.get("model", SENSOR_MODEL))
+        eeprom = bool(cfg.get("eeprom", _NO_EEPROM.match(model) is None))
+        table = cfg.get("cal_factor") or {}
+        freqs, factors = TYPICAL_8481A_CAL_FACTOR
+        if table:
+            freqs = tuple(float(f) for f in table["frequency_hz"])
+            factors = tuple(float(v) for v in table["cal_factor_pct"])
+        return cls(model, eeprom, tuple(freqs), tuple(factors))
+
+    def true_cal_factor_pct(self, frequency_hz: float) -> float:
+        """What fraction (%) of the incident power the sensor turns into its reading."""
+        if self.eeprom:
+            return 100.0  # the meter applies the sensor's own (exact) cal factors
+        return float(np.interp(frequency_hz, self.frequency_hz, self.cal_factor_pct))
+
+    @property
+    def type_reply(self) -> str:
+        """``SERV:SENS<n>:TYPE?``: the model of a P-series sensor, the letter of an 8480-series
+        one (``A`` for an 8481A, as public EPM scripts test for) [verify]."""
+        return self.model if self.eeprom else self.model[-1]
+
+
+@dataclass
+class SensorTable:
+    """A sensor calibration table in the meter's memory: frequencies and RCF + cal factors."""
+
+    frequency_hz: list[float] = field(default_factory=list)
+    gain_pct: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +119,8 @@ class MeterChannel:
     zeroed: bool = False
     calibrated: bool = False
     result_w: float | None = None  # latched by INIT in single mode
+    cal_table: str = ""  # CORR:CSET1:SELect
+    cal_table_on: bool = False  # CORR:CSET1:STATe
 
 
 class KeysightN1912A(ScpiDevice):
@@ -67,7 +133,13 @@ class KeysightN1912A(ScpiDevice):
                  model: str = "keysight_n1912a") -> None:
         super().__init__(bench if bench is not None else VirtualBench(), role, model)
         self.bench: VirtualBench
-        self.sensors = {1: SENSOR_MODEL, 2: None}
+        self.sensors: dict[int, Sensor | None] = {1: Sensor(SENSOR_MODEL, eeprom=True), 2: None}
+        cfg = (self.bench.config.get("power_sensors") or {}).get(role)
+        if cfg:
+            self.sensors[int(cfg.get("channel", 1))] = Sensor.from_config(cfg)
+        #: sensor calibration tables (non-volatile: they survive *RST) and the one being edited
+        self.tables: dict[str, SensorTable] = {}
+        self.table_selected = ""
         self.channels: dict[int, MeterChannel] = {}
         c = self.command
         c("[SENSe<n>]:FREQuency[:CW|:FIXed]", set=self._set_freq,
@@ -96,13 +168,30 @@ class KeysightN1912A(ScpiDevice):
         c("FETCh<n>[:SCALar][:POWer][:AC]", query=self._fetch, waits=True)
         c("READ<n>[:SCALar][:POWer][:AC]", query=self._read, waits=True)
         c("MEASure<n>[:SCALar][:POWer][:AC]", query=self._measure, waits=True)
-        c("SERVice:SENSor<n>:TYPE", query=lambda a, s: self.sensors.get(s[0]) or "NONE")
+        c("SERVice:SENSor<n>:TYPE", query=lambda a, s: self._sensor_type(s))
+        c("MEMory:TABLe:SELect", set=self._select_table,
+          query=lambda a, s: f'"{self.table_selected}"')
+        c("MEMory:TABLe:FREQuency", set=self._set_table_freqs,
+          query=lambda a, s: _list(self._edited().frequency_hz))
+        c("MEMory:TABLe:FREQuency:POINTs",
+          query=lambda a, s: str(len(self._edited().frequency_hz)))
+        c("MEMory:TABLe:GAIN[:MAGNitude]", set=self._set_table_gains,
+          query=lambda a, s: _list(self._edited().gain_pct))
+        c("MEMory:TABLe:GAIN[:MAGNitude]:POINTs",
+          query=lambda a, s: str(len(self._edited().gain_pct)))
+        c("MEMory:CATalog:TABLe", query=lambda a, s: self._catalog())
+        c("[SENSe<n>]:CORRection:CSET1[:SELect]", set=self._select_cset,
+          query=lambda a, s: f'"{self._ch(s).cal_table}"')
+        c("[SENSe<n>]:CORRection:CSET1:STATe", set=self._set_cset_state,
+          query=lambda a, s: _b(self._ch(s).cal_table_on))
         self.reset()
 
     def reset(self) -> None:
-        """*RST: 50 MHz, auto averaging (count 4), dBm, no offset, continuous trigger on.
+        """*RST: 50 MHz, auto averaging (count 4), dBm, no offset, continuous trigger on, no
+        sensor calibration table applied [verify].
 
-        Zero and calibration are sensor state and survive *RST [verify]."""
+        Zero and calibration are sensor state and survive *RST [verify]; the tables in memory
+        are kept."""
         super().reset()
         old = getattr(self, "channels", {})
         self.channels = {n: MeterChannel() for n in (1, 2)}
@@ -170,6 +259,89 @@ class KeysightN1912A(ScpiDevice):
         ch.continuous = parse_bool(args[0])
         self._invalidate(ch)
 
+    # ------------------------------------------------------------------ sensor cal tables
+    def _sensor_type(self, s: tuple[int, ...]) -> str:
+        sensor = self.sensors.get(s[0])
+        return "NONE" if sensor is None else sensor.type_reply
+
+    def _edited(self) -> SensorTable:
+        if not self.table_selected:
+            raise ScpiError(-221, "Settings conflict;no table selected")
+        return self.tables[self.table_selected]
+
+    def _select_table(self, args: list[str], s: tuple[int, ...]) -> None:
+        """MEM:TABL:SEL: a new name creates an empty table [verify: or must an existing
+        table be renamed with MEM:TABL:MOVE?]."""
+        name = parse_string(args[0])
+        if not TABLE_NAME.match(name):
+            raise ScpiError(-224, "Illegal parameter value;table name")
+        if name not in self.tables:
+            if len(self.tables) >= MAX_TABLES:
+                raise ScpiError(-225, "Out of memory;too many tables")
+            self.tables[name] = SensorTable()
+        self.table_selected = name
+
+    def _set_table_freqs(self, args: list[str], s: tuple[int, ...]) -> None:
+        table = self._edited()
+        if len(args) > MAX_TABLE_POINTS:
+            raise ScpiError(-223, "Too much data;more than 80 frequencies")
+        freqs = [parse_number(a, "HZ", minimum=1e3, maximum=1e12) for a in args]
+        if any(b <= a for a, b in zip(freqs, freqs[1:], strict=False)):
+            raise ScpiError(-222, "Data out of range;frequencies must increase")  # [verify]
+        table.frequency_hz = freqs
+        self._invalidate_all()
+
+    def _set_table_gains(self, args: list[str], s: tuple[int, ...]) -> None:
+        table = self._edited()
+        if len(args) > MAX_TABLE_POINTS + 1:
+            raise ScpiError(-223, "Too much data;more than 81 cal factors")
+        lo, hi = CAL_FACTOR_RANGE_PCT
+        table.gain_pct = [parse_number(a, "PCT", minimum=lo, maximum=hi) for a in args]
+        self._invalidate_all()
+
+    def _catalog(self) -> str:
+        """``<used>,<free>{,"<name>,TABL,<size>"}`` (sizes as 8 bytes a value [verify])."""
+        sizes = {n: 8 * (len(t.frequency_hz) + len(t.gain_pct)) for n, t in self.tables.items()}
+        used = sum(sizes.values())
+        names = "".join(f',"{n},TABL,{size}"' for n, size in sizes.items())
+        return f"{used},{MAX_TABLES * 8 * (2 * MAX_TABLE_POINTS + 1) - used}{names}"
+
+    def _select_cset(self, args: list[str], s: tuple[int, ...]) -> None:
+        """CORR:CSET1:SEL checks the table: one more cal factor (the RCF) than frequencies."""
+        ch = self._ch(s)
+        name = parse_string(args[0])
+        table = self.tables.get(name)
+        if table is None:
+            raise ScpiError(-224, "Illegal parameter value;no such table")  # [verify code]
+        if not table.frequency_hz or len(table.gain_pct) != len(table.frequency_hz) + 1:
+            raise ScpiError(-226, "Lists not same length")  # [verify code]
+        ch.cal_table = name
+        self._invalidate(ch)
+
+    def _set_cset_state(self, args: list[str], s: tuple[int, ...]) -> None:
+        ch = self._ch(s)
+        on = parse_bool(args[0])
+        sensor = self.sensors.get(s[0])
+        if on and not ch.cal_table:
+            raise ScpiError(-221, "Settings conflict;no sensor calibration table selected")
+        if on and sensor is not None and sensor.eeprom:
+            # a sensor with EEPROM brings its own cal factors [verify code]
+            raise ScpiError(-221, "Settings conflict;sensor has its own calibration data")
+        ch.cal_table_on = on
+        self._invalidate(ch)
+
+    def _invalidate_all(self) -> None:
+        for ch in self.channels.values():
+            self._invalidate(ch)
+
+    def _applied_cal_factor_pct(self, ch: MeterChannel) -> float:
+        """The cal factor the meter divides by: the selected table at the channel frequency
+        (end values beyond the table), else 100 % (no CFACtor modelled)."""
+        table = self.tables.get(ch.cal_table) if ch.cal_table_on else None
+        if table is None or len(table.gain_pct) != len(table.frequency_hz) + 1:
+            return 100.0
+        return float(np.interp(ch.frequency_hz, table.frequency_hz, table.gain_pct[1:]))
+
     # ------------------------------------------------------------------ zero / calibration
     def _zero(self, args: list[str], s: tuple[int, ...]) -> None:
         ch = self._sensor(s)
@@ -201,6 +373,9 @@ class KeysightN1912A(ScpiDevice):
         """One averaged reading at the sensor (W, before offset), seeded noise."""
         p_dbm = self.bench.total_power_dbm(self.role)
         p_w = 10.0 ** ((p_dbm - 30.0) / 10.0) if math.isfinite(p_dbm) else 0.0
+        sensor = next((self.sensors.get(n) for n, c in self.channels.items() if c is ch), None)
+        if sensor is not None and not sensor.eeprom:
+            p_w *= sensor.true_cal_factor_pct(ch.frequency_hz) / self._applied_cal_factor_pct(ch)
         count = 1 if ch.rate == "FAST" else ch.average_count
         rel = (10.0 ** (NOISE_DB / math.sqrt(count) / 10.0) - 1.0) * self.rng.standard_normal()
         floor = NOISE_FLOOR_W / math.sqrt(count) * self.rng.standard_normal()
@@ -267,3 +442,7 @@ class KeysightN1912A(ScpiDevice):
 
 def _b(value: bool) -> str:
     return "1" if value else "0"
+
+
+def _list(values: list[float]) -> str:
+    return ",".join(format_float(v) for v in values)

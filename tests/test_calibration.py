@@ -305,7 +305,8 @@ def test_a_run_records_calibration_status_and_every_correction_with_its_hash(
     inventory = load_inventory(bench_dir / "inventory.yaml")
     with h5py.File(outcome.record_path, "r") as f:
         roles = set(f["instruments"])
-        assert roles == {"signal_generator", "signal_analyzer", "power_meter", "dc_supply"}
+        assert roles == {"signal_generator", "signal_analyzer", "power_meter",
+                         "power_meter.sensor", "dc_supply"}
         for role in roles:
             a = _attrs(f["instruments"][role])
             entry = inventory.find(a["idn.model"], a["idn.serial"])
@@ -321,7 +322,8 @@ def test_a_run_records_calibration_status_and_every_correction_with_its_hash(
         assert root["calibration_inventory"] == str((bench_dir / "inventory.yaml").resolve())
         assert root["calibration_inventory_sha256"] == hashlib.sha256(
             (bench_dir / "inventory.yaml").read_bytes()).hexdigest()
-        corrections = {c["role"]: c for c in json.loads(root["corrections_json"])}
+        corrections = {c["role"]: c for c in json.loads(root["corrections_json"])
+                       if c["kind"] == "path_loss"}
         assert set(corrections) == set(f["calibration/path_loss"]) == {
             "signal_generator", "signal_analyzer", "power_meter"}
         gen = _attrs(f["calibration/path_loss/signal_generator"])

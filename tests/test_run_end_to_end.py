@@ -54,7 +54,7 @@ def test_record_holds_every_point_identity_and_traffic(run_plan, tmp_path: Path)
         assert step["output_power_dbm"].attrs["units"] == "dBm"
         assert not (step["output_power_dbm"][()] != step["output_power_dbm"][()]).any()  # no NaN
         models = {f[f"instruments/{role}"].attrs["idn.model"] for role in f["instruments"]}
-        assert models == {"N5182B", "N9030B", "N1912A", "E36312A"}
+        assert models == {"N5182B", "N9030B", "N1912A", "8481A", "E36312A"}  # 8481A: sensor
         assert "traffic" in f and len(f["traffic/signal_generator"]) > 100
 
 

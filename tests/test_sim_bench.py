@@ -67,7 +67,9 @@ class Bench:
 def bench() -> Iterator[Bench]:
     rm = pyvisa.ResourceManager("@py")
     # the analyzer is another engineer's simulator; this suite needs only the three below
-    config = bench_config()
+    # the meter's sensor is an N1921A (cal factors from its EEPROM): these tests read raw SCPI
+    # without loading the bench's 8481A cal-factor table (tests/test_cal_factors.py does)
+    config = bench_config(power_sensors={})
     config["instruments"] = {k: v for k, v in config["instruments"].items()
                              if k != "signal_analyzer"}
     with SimulatedBench(config) as sim:

@@ -48,6 +48,9 @@ from benchbot.results.format import (
 from benchbot.results.meta import RunMeta, record_file_name, write_root
 from benchbot.results.step import Clock, StepWriter, create_axis, timed, write_metrics, write_trace
 
+#: the power sensors' cal-factor tables as loaded into the meters (`add_cal_factors`)
+CAL_FACTORS = "calibration/cal_factors"
+
 LIBVER = ("earliest", "v110")
 """Never newer object formats than HDF5 1.10 (superblock v0): readable by HDF5 1.8/1.10 tools.
 `libver="latest"` would write superblock v3, which HDF5 1.10 tools cannot read."""
@@ -254,6 +257,35 @@ class RunRecord:
         ds.attrs["units"] = "dB"
         ds.attrs["long_name"] = "path loss"
         ds.dims[0].attach_scale(scale)
+
+    def add_cal_factors(self, role: str, frequency_hz: ArrayLike, cal_factor_pct: ArrayLike,
+                        source: str, *, uncertainty_pct: ArrayLike | None = None,
+                        attrs: Mapping[str, Any] | None = None) -> None:
+        """`/calibration/cal_factors/<role>`: the cal factors (%) of the sensor on the power
+        meter `role` against `frequency` (Hz, scale), as loaded into the meter, and their
+        `uncertainty_pct` (%) when the certificate gives it; `source`, a `sha256` of the
+        arrays (frequency, cal_factor_pct, then uncertainty_pct) and any extra attrs."""
+        freq = np.asarray(frequency_hz, dtype=np.float64)
+        columns = {"cal_factor_pct": ("cal factor", cal_factor_pct)}
+        if uncertainty_pct is not None:
+            columns["uncertainty_pct"] = ("cal factor uncertainty", uncertainty_pct)
+        arrays = {name: np.asarray(values, dtype=np.float64)
+                  for name, (_, values) in columns.items()}
+        if freq.ndim != 1 or any(a.shape != freq.shape for a in arrays.values()):
+            raise ValueError(f"cal factors {role!r}: shapes {freq.shape} and "
+                             f"{[a.shape for a in arrays.values()]} differ")
+        group = self._open_file().require_group(CAL_FACTORS).create_group(safe_name(role))
+        group.attrs["role"] = role
+        group.attrs["source"] = to_text(source)
+        group.attrs["sha256"] = hashlib.sha256(
+            freq.tobytes() + b"".join(a.tobytes() for a in arrays.values())).hexdigest()
+        set_attrs(group.attrs, attrs or {})
+        scale = create_axis(group, "frequency", freq, "Hz", "frequency")
+        for name, (long_name, _) in columns.items():
+            ds = group.create_dataset(name, data=arrays[name])
+            ds.attrs["units"] = "%"
+            ds.attrs["long_name"] = long_name
+            ds.dims[0].attach_scale(scale)
 
     @timed
     def add_event(self, level: str, message: str, *, step: StepWriter | str | None = None,

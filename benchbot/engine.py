@@ -16,13 +16,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from benchbot.bench import BenchDefinition, sha256_hex
+from benchbot.bench import BenchDefinition
 from benchbot.bias import BiasKernel
 from benchbot.inventory import (
     CalibrationCheck,
     CalibrationError,
     Inventory,
-    check_instrument,
     load_inventory,
     policy_findings,
     refusal_message,
@@ -32,6 +31,8 @@ from benchbot.measurements.base import BenchView
 from benchbot.measurements.registry import measurement_for
 from benchbot.plan import AnyStep, Plan
 from benchbot.plan_hemt import step_bias_points
+from benchbot.provenance import calibration_checks, write_bench
+from benchbot.provenance import corrections as bench_corrections
 from benchbot.results.format import ABORTED, COMPLETED, ERROR
 from benchbot.results.record import RunRecord
 from benchbot.resume import ResumedRun
@@ -45,9 +46,6 @@ from instruments.interfaces import (
     VectorNetworkAnalyzer,
 )
 from instruments.supply_source import SupplyAsSourceMeter
-
-#: the `/instruments/<role>` group of the bench's noise source (not a VISA instrument)
-NOISE_SOURCE_ROLE = "noise_source"
 
 
 class RunAborted(Exception):
@@ -168,13 +166,15 @@ class Engine:
         records the interruption."""
         path = self.bench.inventory_path
         inventory = load_inventory(path) if path is not None else None
-        self.calibration = self._calibration_checks(inventory, dt.date.today())
-        corrections = self._corrections()
+        self.calibration = calibration_checks(self.bench, self.instruments, inventory,
+                                              dt.date.today())
+        corrections = bench_corrections(self.bench, self.instruments)
         if self.resume is not None:
             self.resume.check_bench(self.instruments, corrections)
             self.resume.note_in(self.record)
         else:
-            self._write_bench(corrections)
+            write_bench(self.record, self.bench, self.instruments, self.calibration,
+                        corrections)
             self.record.set_run_attrs({
                 "corrections_json": json.dumps(corrections, sort_keys=True),
                 "calibration_policy": self.plan.calibration_policy,
@@ -182,141 +182,6 @@ class Engine:
                 "calibration_inventory_sha256": inventory.sha256 if inventory else None,
             })
         self._judge_calibration(inventory)
-
-    def _calibration_checks(self, inventory: Inventory | None, today: dt.date
-                            ) -> list[CalibrationCheck]:
-        """Every instrument's calibration (by role, in bench order), then each power meter's
-        sensor's (role ``<meter role>.sensor``), then the noise source's; a sensor or the
-        noise source not in the inventory is judged on its bench ``cal_due``, if any."""
-        checks = []
-        for role, instrument in self.instruments.items():
-            ident = instrument.identity
-            checks.append(check_instrument(inventory, role, ident.manufacturer, ident.model,
-                                           ident.serial, today))
-        for role, entry in self.bench.instruments.items():
-            sensor = entry.sensor
-            if sensor is not None:
-                checks.append(check_instrument(
-                    inventory, f"{role}.sensor", sensor.manufacturer, sensor.model,
-                    sensor.serial, today,
-                    fallback_due=dt.date.fromisoformat(sensor.cal_due) if sensor.cal_due
-                    else None, fallback_source=f"bench file instruments.{role}.sensor.cal_due"))
-        source = self.bench.noise_source
-        if source is not None:
-            checks.append(check_instrument(
-                inventory, NOISE_SOURCE_ROLE, "", source.model, source.serial, today,
-                fallback_due=dt.date.fromisoformat(source.cal_due) if source.cal_due else None,
-                fallback_source="bench file noise_source.cal_due"))
-        return checks
-
-    def _corrections(self) -> list[dict[str, Any]]:
-        """The corrections this bench applies, each with its origin and SHA-256: path-loss
-        tables, power sensors' cal factors (a certificate's table, or the sensor's EEPROM),
-        the noise source's ENR and each VNA's active calibration as it reports it (cal set,
-        type, ports; its identity text hashed). Nothing timed goes into a hash: a resumed run
-        compares them with the interrupted run's."""
-        bench = self.bench.name
-        corrections: list[dict[str, Any]] = []
-        for role, entry in self.bench.instruments.items():
-            table = entry.path_loss
-            if table is None:
-                continue
-            where = f"bench file {bench}: instruments.{role}.path_loss"
-            corrections.append({"kind": "path_loss", "role": role,
-                                "source": f"file {table.file} ({where})" if table.file else where,
-                                "file": table.file, "sha256": table.source_sha256,
-                                "path": f"/calibration/path_loss/{role}"})
-        for role, entry in self.bench.instruments.items():
-            sensor = entry.sensor
-            if sensor is None:
-                continue
-            if not isinstance(self.instruments.get(role), PowerMeter):
-                raise TypeError(f"bench role {role!r} has a sensor (instruments.{role}.sensor) "
-                                "but is not a power meter")
-            cal = sensor.table
-            if cal is None:
-                text = (f"sensor EEPROM of {sensor.describe()}, applied by the meter (bench file "
-                        f"{bench}: instruments.{role}.sensor)")
-                corrections.append({"kind": "power_sensor_cal_factors", "role": role,
-                                    "source": text, "file": None,
-                                    "sha256": sha256_hex(text.encode("utf-8")), "path": None})
-                continue
-            where = (f"bench file {bench}: instruments.{role}.sensor.cal_factors, "
-                     f"{sensor.describe()}")
-            corrections.append({"kind": "power_sensor_cal_factors", "role": role,
-                                "source": f"file {cal.file} ({where})" if cal.file else where,
-                                "file": cal.file, "sha256": cal.source_sha256,
-                                "path": f"/calibration/cal_factors/{role}"})
-        source = self.bench.noise_source
-        if source is not None:
-            corrections.append({"kind": "enr", "role": NOISE_SOURCE_ROLE,
-                                "source": f"bench file {bench}: noise_source.enr "
-                                f"({source.model} s/n {source.serial})", "file": None,
-                                "sha256": source.enr.source_sha256, "path": None})
-        for role, instrument in self.instruments.items():
-            if isinstance(instrument, VectorNetworkAnalyzer):
-                cal = instrument.calibration()
-                ports = ",".join(str(p) for p in cal.ports) or "none"
-                text = (f"{cal.cal_set or 'no cal set'} ({cal.cal_type or 'type unknown'}, "
-                        f"ports {ports}, correction {'on' if cal.corrected else 'off'})")
-                corrections.append({"kind": "vna_calibration", "role": role, "source": text,
-                                    "file": None, "sha256": sha256_hex(text.encode("utf-8")),
-                                    "path": None})
-        return corrections
-
-    def _write_bench(self, corrections: list[dict[str, Any]]) -> None:
-        """`/instruments/<role>` (identity, resource, driver, calibration), each power meter's
-        sensor as `/instruments/<role>.sensor` and the noise source likewise, the path-loss
-        and cal-factor tables as applied."""
-        checks = {c.role: c for c in self.calibration}
-        for role, instrument in self.instruments.items():
-            entry = self.bench.instruments[role]
-            ident = instrument.identity
-            self.record.add_instrument(
-                role,
-                idn={"manufacturer": ident.manufacturer, "model": ident.model,
-                     "serial": ident.serial, "firmware": ident.firmware,
-                     "options": ",".join(ident.options)},
-                resource=entry.resource, driver=entry.driver, options=dict(entry.options),
-                calibration=checks[role].attrs(),
-            )
-        for role, entry in self.bench.instruments.items():
-            sensor = entry.sensor
-            if sensor is not None:
-                sensor_role = f"{role}.sensor"
-                self.record.add_instrument(
-                    sensor_role, idn={"manufacturer": sensor.manufacturer,
-                                      "model": sensor.model, "serial": sensor.serial},
-                    resource=f"sensor input of {role}", driver="",
-                    calibration=checks[sensor_role].attrs())
-        source = self.bench.noise_source
-        if source is not None and NOISE_SOURCE_ROLE not in self.instruments:
-            self.record.add_instrument(
-                NOISE_SOURCE_ROLE, idn={"model": source.model, "serial": source.serial},
-                resource=f"+28 V drive of {source.driven_by}", driver="",
-                calibration=checks[NOISE_SOURCE_ROLE].attrs())
-        for correction in corrections:
-            if correction["kind"] == "path_loss":
-                table = self.bench.instruments[correction["role"]].path_loss
-                assert table is not None
-                self.record.add_path_loss(
-                    correction["role"], table.frequency_hz, table.loss_db,
-                    source=correction["source"],
-                    attrs={"source_sha256": table.source_sha256, "interpolation": "linear",
-                           "source_kind": "file" if table.file else "inline"})
-            elif correction["kind"] == "power_sensor_cal_factors" and correction["path"]:
-                sensor = self.bench.instruments[correction["role"]].sensor
-                assert sensor is not None and sensor.table is not None
-                cal = sensor.table
-                self.record.add_cal_factors(
-                    correction["role"], cal.frequency_hz, cal.cal_factor_pct,
-                    source=correction["source"], uncertainty_pct=cal.uncertainty_pct,
-                    attrs={"source_sha256": cal.source_sha256,
-                           "source_kind": "file" if cal.file else "inline",
-                           "interpolation": "linear, by the meter",
-                           "reference_cal_factor_pct": sensor.reference_cal_factor,
-                           "sensor_model": sensor.model, "sensor_serial": sensor.serial,
-                           "table_name": sensor.table_name})
 
     def _judge_calibration(self, inventory: Inventory | None) -> None:
         """The plan's calibration_policy on the checks: events, or CalibrationError (the run

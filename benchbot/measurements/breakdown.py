@@ -5,9 +5,21 @@ criterion (1 mA/mm by default).
 The compliance (``drain_current_limit_a``, set a little above the criterion) ends the sweep: the
 kernel powers down at once, so the device never carries more than the limit. Points after the
 stop are not measured and stay NaN in the record. If the sweep hit the compliance before a
-measured point reached the criterion, BV is NaN and the step attributes bracket it."""
+measured point reached the criterion, BV is NaN and the step attributes bracket it.
+
+Resume unit (``benchbot run --resume``): the whole sweep, one acquisition (no row is committed
+before it ends). A run interrupted during the sweep runs it again from its first drain voltage
+on resume: BV comes from one uninterrupted ramp, never from two half-ramps. On a real device that
+is a second off-state stress: the device was already driven towards breakdown, up to wherever
+the interruption (and the watchdog's power-down) caught it, and soft breakdown and trapping
+leave it changed (a shifted leakage onset; after a hard event, a damaged die), so the repeated
+BV is that of a stressed device and may read low. Every sweep start is recorded as an event
+naming that stress, so the record of a resumed run shows the device saw the sweep twice (two
+such events, with the interruption in this step between them)."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from benchbot.analysis import iv
 from benchbot.limits import MetricResult
@@ -42,6 +54,7 @@ def run(step: BreakdownStep, bench: BenchView, ctx: StepContext) -> list[MetricR
                    "criterion_a_per_mm": step.criterion_a_per_mm,
                    "criterion_a": criterion_a,
                    "drain_current_limit_a": step.drain_current_limit_a})
+    ctx.log("info", stress_note(step, vds))
     sweep = k.sweep_drain(step.gate_voltage_v, vds, compliance_stops=True,
                           drain_current_limit_a=step.drain_current_limit_a,
                           off_state_test=True,
@@ -68,3 +81,11 @@ def run(step: BreakdownStep, bench: BenchView, ctx: StepContext) -> list[MetricR
     ctx.commit()
     where = {"gate_voltage_v": step.gate_voltage_v}
     return judge_extraction(step, "breakdown_voltage_v", bv, where)
+
+
+def stress_note(step: BreakdownStep, vds: np.ndarray) -> str:
+    """The event recorded as the sweep starts: the stress the device is about to see."""
+    return (f"off-state breakdown sweep {step.name!r} started: gate {step.gate_voltage_v:g} V, "
+            f"drain {float(vds[0]):g} V up to {float(vds[-1]):g} V, stop at "
+            f"{step.drain_current_limit_a:g} A; a stress of the device (a resume after an "
+            "interruption in this step runs the whole sweep again: a second stress)")

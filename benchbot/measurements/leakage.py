@@ -3,7 +3,12 @@ pinched off, the drain swept upward, |Ig| and |Id| judged at the highest drain v
 
 A drain compliance here is a fault (the kernel powers down and the step ends in error: an
 off-state drain at its current limit is breaking down, not leaking). A gate reading clamped at
-its limit is stored but gives no leakage figure (NaN: the leakage is at least the limit)."""
+its limit is stored but gives no leakage figure (NaN: the leakage is at least the limit).
+
+Resume unit (``benchbot run --resume``): the whole sweep, one acquisition (no row is committed
+before it ends). A run interrupted during the sweep measures it again from its first drain
+voltage on resume: the leakage at the top may depend on how the drain got there (the off-state
+trapping charged along the ramp), so the figure always comes from one whole ramp."""
 
 from __future__ import annotations
 

@@ -5,11 +5,19 @@ Each gate step is one kernel drain sweep upward from the first drain voltage; be
 kernel moves the bias itself (the drain ramps back down before the gate steps up). A curve that
 runs into the drain compliance ends there (the kernel powers down; the rest of that curve stays
 NaN in the record) and the family goes on with the next gate step: the compliance is a limit of
-the set-up, not a device fault. Every point is stored as it is read."""
+the set-up, not a device fault. Every point is stored as it is read.
+
+Resume unit (``benchbot run --resume``): one gate step's drain curve (the row). A curve is
+committed once all of it is stored; a run interrupted inside the family keeps the curves
+committed before and measures the interrupted curve again from its first drain voltage (never
+from mid-curve: the self-heating and trapping history of the points before would differ), the
+kernel powering the device up again through its checked sequence. Ron and Id,max are then
+computed from the stored curves exactly as in an uninterrupted run."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -41,27 +49,26 @@ def declare(step: OutputFamilyStep, bench: BenchView) -> tuple[dict, dict]:
 
 
 def run(step: OutputFamilyStep, bench: BenchView, ctx: StepContext) -> list[MetricResult]:
-    """One drain sweep per gate step, stored point by point; then Ron and Id,max off-bias."""
+    """One drain sweep per gate step, stored point by point and committed per curve (a curve
+    committed before an interruption is kept, not measured again); then Ron and Id,max
+    off-bias from the stored curves."""
     k = kernel(bench)
     vds = voltage_values(step.drain_voltage_v)
-    shape = (len(step.gate_voltages_v), vds.size)
-    vds_read = np.full(shape, np.nan)
-    id_read = np.full(shape, np.nan)
-    comp = np.zeros(shape, bool)
+    curves = []
     for gi, vgs in enumerate(step.gate_voltages_v):
-        def on_point(i: int, r: object, gi: int = gi) -> None:
-            write_reading(ctx, (gi, i), r)
-        sweep = k.sweep_drain(vgs, vds, compliance_stops=True, on_point=on_point,
-                              drain_current_limit_a=step.drain_current_limit_a)
-        n = sweep.id_a.size
-        vds_read[gi, :n], id_read[gi, :n] = sweep.vds_v, sweep.id_a
-        comp[gi, :n] = sweep.drain_in_compliance
-        ctx.write("curve_stopped_by_compliance", (gi,), float(sweep.stopped_by_compliance))
-        for _ in range(vds.size - n):  # points the compliance stop skipped: progress only
-            ctx.point_done()
-        ctx.commit()
+        curve = ctx.stored_row(gi)
+        if curve is None:
+            curve = _measure_curve(step, k, ctx, gi, float(vgs), vds)
+            ctx.commit(row=gi)
+        else:
+            for _ in range(vds.size):  # kept from before the interruption: progress only
+                ctx.point_done()
+        curves.append(curve)
     if k.biased:  # a last curve ended by its compliance stop is powered down already
         k.power_down()  # the device rests unbiased; the figures are computed off-bias
+    vds_read = np.stack([c["vds_v"] for c in curves])
+    id_read = np.stack([c["id_a"] for c in curves])
+    comp = np.stack([c["drain_in_compliance"] for c in curves]) == 1.0  # NaN: not reached
     width = bench.gate_width_mm
     found = {"ron_ohm": _ron(step, vds_read, id_read, comp, width),
              "id_max_a": _id_max(step, vds_read, id_read, comp, width)}
@@ -72,6 +79,25 @@ def run(step: OutputFamilyStep, bench: BenchView, ctx: StepContext) -> list[Metr
         where = {"gate_voltage_v": step.ron_gate_voltage_v} if metric == "ron_ohm" else {}
         results += judge_extraction(step, metric, extraction, where)
     return [r for r in results if r.limit is not None or np.isfinite(r.value)]
+
+
+def _measure_curve(step: OutputFamilyStep, k: Any, ctx: StepContext, gi: int, vgs: float,
+                   vds: np.ndarray) -> dict[str, np.ndarray]:
+    """Gate step ``gi``'s drain sweep, every point stored as it is read; returns the curve as
+    stored (NaN where the compliance stop left it unreached), as `ctx.stored_row` would."""
+    def on_point(i: int, r: object) -> None:
+        write_reading(ctx, (gi, i), r)
+    sweep = k.sweep_drain(vgs, vds, compliance_stops=True, on_point=on_point,
+                          drain_current_limit_a=step.drain_current_limit_a)
+    n = sweep.id_a.size
+    curve = {name: np.full(vds.size, np.nan) for name in ("vds_v", "id_a", "drain_in_compliance")}
+    curve["vds_v"][:n] = sweep.vds_v
+    curve["id_a"][:n] = sweep.id_a
+    curve["drain_in_compliance"][:n] = sweep.drain_in_compliance
+    ctx.write("curve_stopped_by_compliance", (gi,), float(sweep.stopped_by_compliance))
+    for _ in range(vds.size - n):  # points the compliance stop skipped: progress only
+        ctx.point_done()
+    return curve
 
 
 def _ron(step: OutputFamilyStep, vds: np.ndarray, i_d: np.ndarray, comp: np.ndarray,

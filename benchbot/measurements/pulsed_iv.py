@@ -5,9 +5,22 @@ biases the device at Q by the DC sequence and pulses gate and drain together to 
 of the family; the traps charged at Q do not empty during a short pulse, so a stressed Q reads a
 lower knee current (current collapse) and a higher on-resistance (dynamic Ron) than the
 reference. Each family is stored as soon as it is read.
+
+Resume unit (``benchbot run --resume``): one quiescent point (the row): its whole pulsed family
+and the read-back at Q, committed together. A run interrupted inside the step keeps the families
+committed before (the trap-free reference first of all: it was measured before any stress point)
+and measures the interrupted quiescent point again whole: the kernel powers the device up to Q
+through its checked sequence and the family is pulsed again from Q, so its traps are charged at Q
+as in an uninterrupted run. Only the history before Q differs: traps filled at a harsher
+previous quiescent point may have emptied during the interruption; with capture much faster than
+emission (as in GaN) that can lower, never raise, the collapse read at Q against a run that went
+straight through. Collapse and dynamic Ron are computed from the stored families exactly as in
+an uninterrupted run.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -60,26 +73,37 @@ def run(step: PulsedIvStep, bench: BenchView, ctx: StepContext) -> list[MetricRe
         "quiescent_point_0": "reference (trap-free)"})
     families = []
     for qi, q in enumerate(qs):
-        sweep = k.pulsed_sweep((q.gate_voltage_v, q.drain_voltage_v), step.pulse_grid(),
-                               step.pulse_width_s, step.pulse_period_s, step.aperture_s,
-                               step.drain_current_limit_a)
-        family = {
-            "vgs_v": sweep.gate.voltage_v, "ig_a": sweep.gate.current_a,
-            "gate_in_compliance": sweep.gate.in_compliance,
-            "vds_v": sweep.drain.voltage_v, "id_a": sweep.drain.current_a,
-            "drain_in_compliance": sweep.drain.in_compliance}
-        for name, values in family.items():
-            ctx.write(name, (qi,), np.asarray(values, float).reshape(shape))
-        at_q = sweep.at_quiescent
-        for name, value in (("quiescent_vgs_v", at_q.vgs_v), ("quiescent_vds_v", at_q.vds_v),
-                            ("quiescent_id_a", at_q.id_a)):
-            ctx.write(name, (qi,), float(value))
-        ctx.commit()
-        for _ in range(len(step.pulse_grid())):
+        stored = ctx.stored_row(qi)
+        if stored is None:
+            stored = _measure_family(step, k, ctx, qi, q, shape)
+            ctx.commit(row=qi)
+        for _ in range(len(step.pulse_grid())):  # progress (a kept family: progress only)
             ctx.point_done()
-        families.append({n: np.asarray(v).reshape(shape) for n, v in family.items()})
-    k.power_down()
+        families.append({name: stored[name] for name in _PULSE_DATASETS})
+    if k.biased:
+        k.power_down()
     return _evaluate(step, qs, vgs_steps, vds, families, bench.gate_width_mm, ctx)
+
+
+def _measure_family(step: PulsedIvStep, k: Any, ctx: StepContext, qi: int, q: QuiescentPoint,
+                    shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Quiescent point ``qi``'s pulsed family and the read-back at Q, stored; returns them as
+    stored (float arrays over (gate, drain)), as `ctx.stored_row` would."""
+    sweep = k.pulsed_sweep((q.gate_voltage_v, q.drain_voltage_v), step.pulse_grid(),
+                           step.pulse_width_s, step.pulse_period_s, step.aperture_s,
+                           step.drain_current_limit_a)
+    raw = {"vgs_v": sweep.gate.voltage_v, "ig_a": sweep.gate.current_a,
+           "gate_in_compliance": sweep.gate.in_compliance,
+           "vds_v": sweep.drain.voltage_v, "id_a": sweep.drain.current_a,
+           "drain_in_compliance": sweep.drain.in_compliance}
+    family = {name: np.asarray(values, float).reshape(shape) for name, values in raw.items()}
+    for name, values in family.items():
+        ctx.write(name, (qi,), values)
+    at_q = sweep.at_quiescent
+    for name, value in (("quiescent_vgs_v", at_q.vgs_v), ("quiescent_vds_v", at_q.vds_v),
+                        ("quiescent_id_a", at_q.id_a)):
+        ctx.write(name, (qi,), float(value))
+    return family
 
 
 def _evaluate(step: PulsedIvStep, qs: list[QuiescentPoint], vgs_steps: np.ndarray, vds: np.ndarray,

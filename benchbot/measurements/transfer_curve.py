@@ -1,6 +1,11 @@
 """Transfer curve Id-Vgs at fixed Vds through the bias kernel (reference §2.2): gm by a
 Savitzky-Golay derivative, Vth by constant current and by max-gm extrapolation, Idss, the
-subthreshold swing. The gate is swept upward from pinch-off, each point stored as it is read."""
+subthreshold swing. The gate is swept upward from pinch-off, each point stored as it is read.
+
+Resume unit (``benchbot run --resume``): the whole curve, one acquisition (no row is committed
+before it ends). A run interrupted during the sweep measures the whole curve again from
+pinch-off on resume: gm is a derivative along the curve and Vth, Idss and the swing are read
+off it, so they always come from one continuous sweep, never from two joined."""
 
 from __future__ import annotations
 

@@ -334,8 +334,10 @@ class BiasKernel:
         if (self.drain.output_is_on(self.drain_channel)
                 or self.gate.output_is_on(self.gate_channel)):
             self.log("an output was already on: powering down before power-up")
-            if not self.power_down().safe:
+            limit_a = self.drain_current_limit_a  # this sweep's compliance: a safe power-down
+            if not self.power_down().safe:       # restores the plan's, which must not stay
                 raise BiasFault("could not reach the safe state before power-up")
+            self.drain_current_limit_a = limit_a
         self._start_watchdog()
         try:
             self.log(f"power-up to Vgs {vgs_v:g} V, Vds {vds_v:g} V")

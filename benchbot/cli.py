@@ -226,6 +226,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     all refused before anything is touched if they differ from what the record says."""
     from benchbot.results.meta import sha256_text
     from benchbot.results.resume import ResumeError, inspect
+    from benchbot.resume import ResumeRefused
     from benchbot.runner import RunRequest
 
     try:
@@ -259,7 +260,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         plan=plan, plan_text=plan_text, bench=bench, bench_text=bench_text,
         results_dir=point.source_path.parent, visa_library=args.visa_library,
     )
-    return _launch(request, point.source_path, session=point.resumes + 1)
+    try:
+        return _launch(request, point.source_path, session=point.resumes + 1)
+    except ResumeRefused as exc:
+        errors.print(f"[bold red]refused:[/] {exc}", markup=True, highlight=False)
+        return EXIT_INVALID
 
 
 def _launch(request: RunRequest, resume_from: Path | None, session: int = 0) -> int:

@@ -80,8 +80,10 @@ class RunOutcome:
 class _Step:
     """The engine's StepContext for one step: record writes, progress and abort checks."""
 
-    def __init__(self, engine: Engine, writer: Any, index: int) -> None:
+    def __init__(self, engine: Engine, writer: Any, index: int, restarted: bool = False
+                 ) -> None:
         self._engine, self._writer, self._index = engine, writer, index
+        self.restarted = restarted
 
     def write(self, dataset: str, index: tuple[int, ...], values: np.ndarray | float) -> None:
         self._writer.write(dataset, index, values)
@@ -200,13 +202,37 @@ class Engine:
 
     def _setup(self) -> None:
         """The bias kernel first (every planned bias point against the gate and drain
-        instruments' ranges, before anything is switched); then known state: RF off; then
-        each DUT supply limited before it is enabled."""
+        instruments' ranges, before anything is switched); then known state: RF off, a
+        transistor found biased (e.g. left so by a killed run) powered down in the §2.6
+        order; then power meters zeroed; then each DUT supply limited before it is enabled."""
         self.kernel = self._bias_kernel()
         for instrument in self._all(SignalGenerator):
             instrument.set_rf_output(False)
             instrument.set_modulation(False)
-        for meter in self._all(PowerMeter):  # zero with no RF applied, before the DUT is on
+        self._unbias_if_found_on()
+        self._prepare_meters()
+        self._power_supplies()
+
+    def _unbias_if_found_on(self) -> None:
+        """Gate and drain read back: an output found on is brought down by the kernel before
+        anything else happens (a meter zeroed on a biased device, or an RF step without
+        ``bias:`` run on one, would be wrong)."""
+        kernel = self.kernel
+        if kernel is None:
+            return
+        if not (kernel.gate.output_is_on(kernel.gate_channel)
+                or kernel.drain.output_is_on(kernel.drain_channel)):
+            return
+        self.record.add_event("warning", "bias: gate or drain output found on at run start: "
+                              "powering the transistor down before anything else")
+        if not kernel.power_down().safe:
+            raise RuntimeError("the transistor found biased at run start could not be "
+                               "powered down")
+
+    def _prepare_meters(self) -> None:
+        """Zero each power meter with no RF applied, before the DUT is on; load its sensor's
+        cal-factor table (or say the sensor applies its EEPROM's)."""
+        for meter in self._all(PowerMeter):
             role = self._role_of(meter)
             meter.zero()
             self.record.add_event("info", f"power meter {role} zeroed")
@@ -225,6 +251,9 @@ class Engine:
                 f"table {sensor.table_name} ({len(cal.frequency_hz)} points, "
                 f"{cal.frequency_hz[0] / 1e9:g}-{cal.frequency_hz[-1] / 1e9:g} GHz, reference "
                 f"{sensor.reference_cal_factor:g} %), read back and applied")
+
+    def _power_supplies(self) -> None:
+        """Each DUT supply off, limited and set, then all of them on."""
         for setting in self.plan.conditions.supplies:
             supply = self._role(setting.role, DCSupply)
             supply.set_output(setting.channel, False)
@@ -272,6 +301,8 @@ class Engine:
         axes, datasets = measurement.declare(step, view)
         self.listener.step_started(index, step.name, step.total_points())
         writer = self._resumed_writer(index) if self.resume else None
+        restarted = writer is None and self.resume is not None and (
+            self.resume.point.step(index) is not None)
         if writer is None:
             writer = self.record.begin_step(
                 index, step.name, step.kind, settings=step.model_dump(mode="json"),
@@ -280,7 +311,7 @@ class Engine:
         verdict = Verdict.ERROR
         try:
             self._apply_step_bias(step)
-            results = measurement.run(step, view, _Step(self, writer, index))
+            results = measurement.run(step, view, _Step(self, writer, index, restarted))
             self.metrics.extend(results)
             verdict = max((r.verdict for r in results), default=Verdict.PASS)
             return verdict
@@ -315,6 +346,8 @@ class Engine:
             return None
         if not state.committed_rows:
             self.record.discard_step(state.group)
+            self.record.add_event("info", f"resume: step {state.name!r} had committed no row "
+                                  "before the interruption: it runs again from its start")
             return None
         writer = self.record.resume_step(state.group)
         self.record.add_event(

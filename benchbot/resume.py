@@ -8,8 +8,12 @@ instrument in every role, same corrections), or mixing them would make one recor
 
 from __future__ import annotations
 
+import re
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from benchbot.limits import MetricResult
@@ -26,8 +30,46 @@ CAUSE = {
 }
 
 
+#: the bias kernel's event when it arms its watchdog process (benchbot.bias)
+WATCHDOG_ARMED = re.compile(r"watchdog armed \(pid (\d+)\)")
+
+
 class ResumeRefused(RuntimeError):
-    """The bench differs from the interrupted run's; nothing was switched."""
+    """The bench differs from the interrupted run's, or the interrupted run's watchdog is still
+    at work; nothing was switched."""
+
+
+def wait_for_watchdogs(events: list[dict[str, Any]], host: str, timeout_s: float = 60.0,
+                       alive: Callable[[int], bool] | None = None) -> list[int]:
+    """Wait until no watchdog process of the interrupted run is left on this host: after a
+    kill its watchdog powers the transistor down with its own sessions, and a resumed run must
+    not talk to those instruments at the same time. Returns the pids waited for; raises
+    ResumeRefused if one is still running after ``timeout_s``. Another host's watchdogs cannot
+    be seen from here (its record names the host)."""
+    if host and host != socket.gethostname():
+        return []
+    is_alive = alive or _watchdog_alive
+    pids = sorted({int(m[1]) for e in events
+                   if (m := WATCHDOG_ARMED.search(str(e.get("message", ""))))})
+    waited = [pid for pid in pids if is_alive(pid)]
+    deadline = time.monotonic() + timeout_s
+    while any(is_alive(pid) for pid in waited):
+        if time.monotonic() > deadline:
+            still = [pid for pid in waited if is_alive(pid)]
+            raise ResumeRefused(f"the interrupted run's bias watchdog (pid {still}) is still "
+                                f"powering the device down after {timeout_s:g} s; resume when "
+                                "it has finished (see its .watchdog.log next to the record)")
+        time.sleep(0.2)
+    return waited
+
+
+def _watchdog_alive(pid: int) -> bool:
+    """A live process started by multiprocessing's spawn (how benchbot.watchdog runs)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"multiprocessing" in cmdline and b"spawn" in cmdline
 
 
 @dataclass

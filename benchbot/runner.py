@@ -19,7 +19,7 @@ from benchbot.plan import Plan
 from benchbot.results.reader import open_record
 from benchbot.results.record import RunMeta, RunRecord
 from benchbot.results.resume import inspect, prepare
-from benchbot.resume import ResumedRun
+from benchbot.resume import ResumedRun, wait_for_watchdogs
 from benchbot.safety import check_plan_against_bench
 from instruments.interfaces import Instrument
 from instruments.registry import connect
@@ -81,7 +81,9 @@ def resume(request: RunRequest, record_path: Path,
     The record continues in place (same file name and run id) and shows the interruption."""
     check_plan_against_bench(request.plan, request.bench)
     point = inspect(record_path)
-    resumed = ResumedRun.from_summary(point, open_record(record_path).steps)
+    summary = open_record(record_path)
+    wait_for_watchdogs(summary.events, summary.host)
+    resumed = ResumedRun.from_summary(point, summary.steps)
     prepare(record_path)
     record = RunRecord.reopen(point.partial_path)
     return _execute(request, record, listener, resumed)

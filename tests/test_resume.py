@@ -22,6 +22,7 @@ from benchbot.plan import load_plan
 from benchbot.report import build_report
 from benchbot.results.check import check_record
 from benchbot.results.reader import open_record
+from benchbot.resume import ResumeRefused, wait_for_watchdogs
 from benchbot.runner import RunRequest, run
 from tests._resume import differences, kill_after, kill_at_point, resume, run_plan
 
@@ -211,3 +212,14 @@ def test_a_run_that_lost_an_instrument_resumes_on_the_restored_bench(
     (row,) = interruptions(record)
     assert (row["interrupted_status"], row["step"], row["rows_kept"]) == (
         b"error", b"001_edges", 1)
+
+
+def test_resume_waits_for_the_interrupted_runs_watchdog_and_refuses_if_it_stays() -> None:
+    """After a kill the watchdog powers the device down with its own sessions: a resume on the
+    same host waits for it, and refuses (before touching anything) if it does not finish."""
+    events = [{"message": "bias: watchdog armed (pid 4242)"}, {"message": "other"}]
+    ticks = iter([True, True, False])
+    assert wait_for_watchdogs(events, "", timeout_s=5, alive=lambda pid: next(ticks)) == [4242]
+    with pytest.raises(ResumeRefused, match=r"watchdog \(pid \[4242\]\) is still powering"):
+        wait_for_watchdogs(events, "", timeout_s=0.3, alive=lambda pid: True)
+    assert wait_for_watchdogs(events, "another-host", alive=lambda pid: True) == []

@@ -11,9 +11,8 @@ instruments survive the kill and the watchdog's power-down is what leaves them o
 run's kernel does not assume it: before powering up it reads both outputs and, if one is on,
 powers down first (`test_resume_on_a_bench_left_biased_powers_down_before_powering_up`), then
 powers up through its checked sequence (compliances first, gate pinched off and read back, drain
-on at 0 V and ramped). That power-down currently drops the sweep's own drain compliance for the
-terminals' one (a kernel bug: the xfail test
-`test_a_sweep_keeps_its_own_compliance_when_it_finds_the_device_left_biased`).
+on at 0 V and ramped), keeping the sweep's own drain compliance
+(`test_a_sweep_keeps_its_own_compliance_when_it_finds_the_device_left_biased`).
 
 Tolerances (`TOLERANCE`): from the spread of uninterrupted runs and of resumed runs against them on
 this simulated bench (the simulators' noise restarts with the resumed bench): see the comments.
@@ -315,9 +314,10 @@ def test_output_family_resumes_from_its_committed_curves(
 def test_resume_on_a_bench_left_biased_powers_down_before_powering_up(
         output_kill: Killed, tmp_path: Path) -> None:
     """The real-bench case where nothing made the device safe after the kill (the watchdog
-    could not, e.g. the LAN was down too): the resumed run's kernel finds an output on, powers
-    the device down in the §2.6 order (drain ramped to 0 V and off, then the gate) and only then
-    powers up by its checked sequence; the simulated SMU saw that order throughout."""
+    could not, e.g. the LAN was down too): the resumed run's set-up finds an output on and has
+    the kernel power the device down in the §2.6 order (drain ramped to 0 V and off, then the
+    gate) before anything else (meters zeroed, steps); the step then powers up by its checked
+    sequence; the simulated SMU saw that order throughout."""
     partial = output_kill.copy_to(tmp_path)
     plan_text = inspect(partial).plan_text
     plan = parse_plan(plan_text)
@@ -336,15 +336,12 @@ def test_resume_on_a_bench_left_biased_powers_down_before_powering_up(
     assert outcome.status == "completed", outcome.error
     lines = events(outcome.record_path)
     resumed = index_of(lines, "run resumed: interrupted in step")
-    found_on = index_of(lines, "bias: an output was already on: powering down before power-up",
-                        resumed)
+    found_on = index_of(lines, "bias: gate or drain output found on at run start: powering "
+                        "the transistor down before anything else", resumed)
     safe = index_of(lines, "bias: power-down complete: bench safe", found_on)
     index_of(lines, "bias: power-up to Vgs 0 V, Vds 0 V", safe)
 
 
-@pytest.mark.xfail(strict=True, reason="bias kernel: the power-down that _power_up_checked "
-                   "does when it finds an output on resets drain_current_limit_a to the "
-                   "terminals' value, so the sweep runs without its own compliance")
 def test_a_sweep_keeps_its_own_compliance_when_it_finds_the_device_left_biased() -> None:
     """Where the resume above goes wrong: the resumed curve at Vgs 0 V must run under its
     step's 0.25 A compliance (it stops there at 3 V); after the power-down it runs at the
@@ -454,7 +451,9 @@ def test_breakdown_interrupted_mid_sweep_runs_again_from_its_start_and_says_so(
     index_of(lines, "bias: biased: Vgs -7 V", first)
     resumed = index_of(lines, "run resumed: interrupted in step 'breakdown' after 0 committed",
                        first)
-    index_of(lines, "off-state breakdown sweep 'breakdown' started", resumed)
+    again = index_of(lines, "off-state breakdown sweep 'breakdown' started", resumed)
+    index_of(lines, "off-state breakdown sweep 'breakdown' REPEATED after an interruption",
+             again)
     assert "a second stress" in lines[first]
     assert_powered_up_checked(record, -7.0, 0.0, why)
 

@@ -17,6 +17,10 @@ from instruments.interfaces import DCSupply, Instrument, SignalAnalyzer, SignalG
 class StepContext(Protocol):
     """The engine's side of a running step (records data, reports progress, aborts)."""
 
+    #: the step was started before an interruption, committed nothing, and runs again from its
+    #: start (``benchbot run --resume``): a measurement that stresses the DUT says so
+    restarted: bool
+
     def write(self, dataset: str, index: tuple[int, ...], values: np.ndarray | float) -> None:
         """Store values into a pre-declared dataset of this step."""
 

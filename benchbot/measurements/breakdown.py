@@ -14,8 +14,8 @@ is a second off-state stress: the device was already driven towards breakdown, u
 the interruption (and the watchdog's power-down) caught it, and soft breakdown and trapping
 leave it changed (a shifted leakage onset; after a hard event, a damaged die), so the repeated
 BV is that of a stressed device and may read low. Every sweep start is recorded as an event
-naming that stress, so the record of a resumed run shows the device saw the sweep twice (two
-such events, with the interruption in this step between them)."""
+naming that stress, and a sweep restarted after an interruption in it adds a warning saying it
+was repeated, so the record (and the report's deviations) show the device saw it twice."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def run(step: BreakdownStep, bench: BenchView, ctx: StepContext) -> list[MetricR
                    "criterion_a": criterion_a,
                    "drain_current_limit_a": step.drain_current_limit_a})
     ctx.log("info", stress_note(step, vds))
+    if ctx.restarted:
+        ctx.log("warning", f"off-state breakdown sweep {step.name!r} REPEATED after an "
+                "interruption in it: the device already saw this stress up to where the "
+                "interruption caught it; this BV is that of a stressed device and may read low")
     sweep = k.sweep_drain(step.gate_voltage_v, vds, compliance_stops=True,
                           drain_current_limit_a=step.drain_current_limit_a,
                           off_state_test=True,

@@ -149,6 +149,10 @@ def _path_loss_hash(f: h5py.File) -> None:
     f["calibration/path_loss/power_meter/loss_db"][0] += 0.1
 
 
+def _cal_factor_changed(f: h5py.File) -> None:
+    f["calibration/cal_factors/power_meter/cal_factor_pct"][0] += 1.0
+
+
 def _committed_row_outside(f: h5py.File) -> None:
     f[PA_STEP].attrs["committed_rows"] = np.array([0, 7], np.int64)
     f[PA_STEP].attrs["committed_axis"] = "frequency_hz"
@@ -175,6 +179,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[h5py.File], None], str, str]] = {
     "closed but running": (_closed_but_running, "/", "not a .partial"),
     "path loss changed": (_path_loss_hash, "/calibration/path_loss/power_meter",
                           "sha256 does not match"),
+    "cal factor changed": (_cal_factor_changed, "/calibration/cal_factors/power_meter",
+                           "sha256 does not match the frequency and cal_factor_pct"),
     "committed row outside": (_committed_row_outside, PA_STEP, "holds rows [7] outside"),
     "interruptions malformed": (_interruptions_without_step, "/interruptions",
                                 "field 'interrupted_status' must be a UTF-8 string"),

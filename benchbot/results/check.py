@@ -21,6 +21,7 @@ import numpy as np
 
 from benchbot.results.format import (
     ABORTED,
+    CAL_FACTORS,
     COMMITTED_AXIS,
     COMMITTED_ROWS,
     COMPLETED,
@@ -179,6 +180,7 @@ class _Checker:
             self._table(f"/{INTERRUPTIONS}", self.f[INTERRUPTIONS], INTERRUPTION_FIELDS)
         self._instruments()
         self._path_loss()
+        self._cal_factors()
         self._traffic()
         self._steps(closed)
 
@@ -288,12 +290,22 @@ class _Checker:
             self._attrs(obj.name, obj.attrs, INSTRUMENT_REQUIRED)
 
     def _path_loss(self) -> None:
-        group = self.f.get(PATH_LOSS)
+        self._calibration_tables(PATH_LOSS, "path-loss", ("loss_db",), "dB")
+
+    def _cal_factors(self) -> None:
+        self._calibration_tables(CAL_FACTORS, "cal-factor", ("cal_factor_pct",), "%",
+                                 optional=("uncertainty_pct",))
+
+    def _calibration_tables(self, where: str, what: str, columns: tuple[str, ...], units: str,
+                            optional: tuple[str, ...] = ()) -> None:
+        """Each `<where>/<role>` group: role/source/sha256 attributes, a `frequency` scale in
+        Hz, the value columns in `units` over it, and `sha256` of frequency then the columns."""
+        group = self.f.get(where)
         if not isinstance(group, h5py.Group):
             return
         for obj in group.values():
             if not isinstance(obj, h5py.Group):
-                self.error(obj.name, "a path-loss table must be a group")
+                self.error(obj.name, f"a {what} table must be a group")
                 continue
             self._attrs(obj.name, obj.attrs, (("role", "str"), ("source", "str"),
                                               ("sha256", "str")))
@@ -302,20 +314,23 @@ class _Checker:
                 self.error(f"{obj.name}/frequency", "required dimension scale is missing")
             elif scales["frequency"].attrs.get("units") != "Hz":
                 self.error(f"{obj.name}/frequency", "units must be 'Hz'")
-            loss = obj.get("loss_db")
-            if not isinstance(loss, h5py.Dataset):
-                self.error(f"{obj.name}/loss_db", "required dataset is missing")
+            present = [c for c in columns + optional if isinstance(obj.get(c), h5py.Dataset)]
+            missing = [c for c in columns if c not in present]
+            for name in missing:
+                self.error(f"{obj.name}/{name}", "required dataset is missing")
+            for name in present:
+                self._data(obj[name], scales)
+                if obj[name].attrs.get("units") != units:
+                    self.error(obj[name].name, f"units must be {units!r}")
+            freq, digest = obj.get("frequency"), obj.attrs.get("sha256")
+            if missing or not isinstance(freq, h5py.Dataset) or not isinstance(digest, str) or \
+                    any(obj[c].shape != freq.shape for c in present):
                 continue
-            self._data(loss, scales)
-            if loss.attrs.get("units") != "dB":
-                self.error(loss.name, "units must be 'dB'")
-            freq = obj.get("frequency")
-            digest = obj.attrs.get("sha256")
-            if isinstance(freq, h5py.Dataset) and isinstance(digest, str) and \
-                    freq.shape == loss.shape and digest != hashlib.sha256(
-                        np.asarray(freq[()], "<f8").tobytes()
-                        + np.asarray(loss[()], "<f8").tobytes()).hexdigest():
-                self.error(obj.name, "sha256 does not match the frequency and loss_db values")
+            data = b"".join(np.asarray(d[()], "<f8").tobytes()
+                            for d in [freq, *(obj[c] for c in present)])
+            if digest != hashlib.sha256(data).hexdigest():
+                names = " and ".join(["frequency", *present])
+                self.error(obj.name, f"sha256 does not match the {names} values")
 
     def _traffic(self) -> None:
         group = self.f.get(TRAFFIC)

@@ -24,6 +24,8 @@ PARTIAL_SUFFIX = ".partial"
 STEPS = "steps"
 INSTRUMENTS = "instruments"
 PATH_LOSS = "calibration/path_loss"
+#: the power sensors' cal-factor tables as loaded into the meters (1.1)
+CAL_FACTORS = "calibration/cal_factors"
 EVENTS = "events"
 TRAFFIC = "traffic"
 METRICS = "metrics"

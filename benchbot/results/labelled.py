@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from benchbot.results.format import (
+    CAL_FACTORS,
     EVENT_FIELDS,
     EVENTS,
     FORMAT,
@@ -71,6 +72,8 @@ class Record:
     traffic: dict[str, xr.Dataset]  # role -> SCPI traffic table over dim "message"
     #: the /interruptions table (1.1) over dim "interruption": empty for a run never resumed
     interruptions: xr.Dataset | None = None
+    #: power meter role -> its sensor's cal factors (%) over frequency, as loaded (1.1)
+    cal_factors: dict[str, xr.Dataset] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -129,6 +132,9 @@ def open_labelled(path: str | Path, *, ignore_lock: bool = False) -> Record:
         path_loss = ({role: _path_loss(g) for role, g in file[PATH_LOSS].items()
                       if isinstance(g, h5py.Group) and "loss_db" in g}
                      if PATH_LOSS in file else {})
+        cal_factors = ({role: _cal_factors(g) for role, g in file[CAL_FACTORS].items()
+                        if isinstance(g, h5py.Group) and "cal_factor_pct" in g}
+                       if CAL_FACTORS in file else {})
         traffic = ({role: _table(ds, "message", TRAFFIC_FIELDS)
                     for role, ds in file[TRAFFIC].items() if isinstance(ds, h5py.Dataset)}
                    if TRAFFIC in file else {})
@@ -136,7 +142,7 @@ def open_labelled(path: str | Path, *, ignore_lock: bool = False) -> Record:
                   status=INTERRUPTED if interrupted else stored, stored_status=stored,
                   meta=meta, steps=steps, metrics=metrics, traces=traces, events=events,
                   instruments=instruments, path_loss=path_loss, traffic=traffic,
-                  interruptions=interruptions, warnings=warnings)
+                  interruptions=interruptions, cal_factors=cal_factors, warnings=warnings)
 
 
 def _check_version(meta: Mapping[str, Any], path: Path) -> tuple[str, list[str]]:
@@ -257,6 +263,16 @@ def _path_loss(group: h5py.Group) -> xr.DataArray:
     da = ds["loss_db"]
     da.attrs = {**_attrs(group), **{k: decode_attr(v) for k, v in da.attrs.items()}}
     return da
+
+
+def _cal_factors(group: h5py.Group) -> xr.Dataset:
+    """`/calibration/cal_factors/<role>`: cal_factor_pct (and uncertainty_pct) over frequency
+    (Hz), the table's attrs (source, sha256, sensor) on the Dataset."""
+    ds = _open_group(group.file, group.name)
+    if ds is None or "cal_factor_pct" not in ds:
+        ds = _from_h5py(group)
+    ds.attrs = {**ds.attrs, **_attrs(group)}
+    return ds
 
 
 def _table(ds: h5py.Dataset | None, dim: str, schema: tuple[tuple[str, str], ...]

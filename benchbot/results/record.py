@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 
 from benchbot.results.format import (
     ABORTED,
+    CAL_FACTORS,
     COMPLETED,
     ERROR,
     EVENT_FIELDS,
@@ -47,9 +48,6 @@ from benchbot.results.format import (
 )
 from benchbot.results.meta import RunMeta, record_file_name, write_root
 from benchbot.results.step import Clock, StepWriter, create_axis, timed, write_metrics, write_trace
-
-#: the power sensors' cal-factor tables as loaded into the meters (`add_cal_factors`)
-CAL_FACTORS = "calibration/cal_factors"
 
 LIBVER = ("earliest", "v110")
 """Never newer object formats than HDF5 1.10 (superblock v0): readable by HDF5 1.8/1.10 tools.

@@ -339,6 +339,12 @@ class CalFactorTable(_Model):
             columns["uncertainty_pct"] = self.uncertainty_pct
         return canonical_table_csv(columns)
 
+    def covers(self, frequency_hz: float) -> bool:
+        """Whether ``frequency_hz`` lies within the table (to the extrapolation tolerance):
+        outside it a meter would silently apply the end value."""
+        tol = EXTRAPOLATION_TOLERANCE * frequency_hz
+        return min(self.frequency_hz) - tol <= frequency_hz <= max(self.frequency_hz) + tol
+
     def value_at(self, frequency_hz: float) -> float | None:
         """The cal factor (%) listed at ``frequency_hz`` (within the tolerance), else None."""
         for f, value in zip(self.frequency_hz, self.cal_factor_pct, strict=True):

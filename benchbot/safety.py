@@ -119,6 +119,15 @@ def _uncovered_tables(step: AnyStep, bench: BenchDefinition) -> tuple[bool, list
             if uncovered:
                 tables_ok = False
                 violations.append(_uncovered(step, role, entry.path_loss, uncovered))
+        cal = entry.sensor.table if entry is not None and entry.sensor is not None else None
+        if cal is not None:
+            outside = [f for f in step.path_loss_frequencies(role) if not cal.covers(f)]
+            if outside:
+                violations.append(
+                    f"step {step.name!r}: {', '.join(_ghz(f) for f in outside)} outside the "
+                    f"cal-factor table of the {entry.sensor.model} sensor on role {role!r} "
+                    f"({_ghz(min(cal.frequency_hz))} to {_ghz(max(cal.frequency_hz))}): the "
+                    "meter would apply the table's end value")
     return tables_ok, violations
 
 

@@ -25,9 +25,10 @@ import yaml
 from benchbot import simbench
 from benchbot.bench import BenchError, builtin_bench_path, load_bench, parse_bench
 from benchbot.inventory import BUILTIN_INVENTORIES
-from benchbot.plan import parse_plan
+from benchbot.plan import load_plan, parse_plan
 from benchbot.results.check import check_record
 from benchbot.runner import RunRequest, run
+from benchbot.safety import SafetyError, check_plan_against_bench
 from instruments.errors import InstrumentError
 from instruments.keysight.n1912a import KeysightN1912A
 from instruments.registry import connect
@@ -449,3 +450,18 @@ def test_a_sensor_on_an_instrument_that_is_no_power_meter_is_refused_before_any_
     assert device.tables == {}
     with h5py.File(outcome.record_path, "r") as f:
         assert len(f["steps"]) == 0
+
+
+def test_a_plan_beyond_the_cal_factor_table_is_refused_naming_the_sensor(
+        bench_dir: Path) -> None:
+    """The meter would silently apply the table's end value outside it: refused at validation
+    (nothing touched), like a frequency outside a path-loss table."""
+    data = _doc(bench_dir / "bench.yaml")
+    data["instruments"]["power_meter"]["sensor"]["cal_factors"] = {
+        "frequency_hz": [50e6, 1e9, 3e9], "cal_factor_pct": [100.0, 99.0, 98.0]}
+    bench = load_bench(_write(bench_dir / "narrow.yaml", data))
+    plan = load_plan(Path(__file__).parents[1] / "test_plans" / "pa_power_sweep.yaml")
+    with pytest.raises(SafetyError, match=r"outside the cal-factor table of the 8481A sensor "
+                       r"on role 'power_meter' \(0\.05 GHz to 3 GHz\)"):
+        check_plan_against_bench(plan, bench)
+    check_plan_against_bench(plan, load_bench(bench_dir / "bench.yaml"))  # the full table: ok

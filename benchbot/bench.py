@@ -183,42 +183,24 @@ def _table_problems(frequency_hz: list[float], values: list[float], values_field
     return problems
 
 
-class PathLoss(_Model):
-    """Loss (dB, positive = loss) from an instrument port to the DUT plane against frequency.
+class _SourcedTable(_Model):
+    """A calibration table given inline or read from a CSV file when the bench loads: what it
+    was read from and the SHA-256 that identifies what was applied (recorded with the run)."""
 
-    Inline (``frequency_hz`` and ``loss_db`` lists) or from a CSV file (``{file: path}``,
-    columns ``frequency_hz,loss_db``, relative to the bench file), read when the bench is
-    loaded; :attr:`source_sha256` identifies what was applied. Interpolated linearly in
-    frequency; never extrapolated beyond the table by more than
-    :data:`EXTRAPOLATION_TOLERANCE` (relative) -- a loss the bench was not calibrated for is
-    an error, not a guess.
-    """
-
-    frequency_hz: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
-    loss_db: list[Annotated[float, Field(ge=-100, le=200)]] = Field(min_length=1)
     _file: str | None = PrivateAttr(default=None)
     _file_sha256: str | None = PrivateAttr(default=None)
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _from_file(cls, data: Any, handler: ModelWrapValidatorHandler[PathLoss]) -> PathLoss:
-        """``{file: cables/x.csv}``: the table read from the CSV (path, hash kept)."""
+    @staticmethod
+    def _file_of(data: Any) -> Path | None:
+        """The CSV path of ``{file: path}`` (resolved against the bench file), None for an
+        inline table; both at once is refused."""
         if not (isinstance(data, dict) and "file" in data):
-            return handler(data)
+            return None
         others = sorted(str(k) for k in data if k != "file")
         if others:
             raise ValueError(f"give either file or an inline table, not both (remove "
                              f"{', '.join(others)} or file)")
-        path = _resolve_file(data["file"])
-        frequency_hz, loss_db, digest = read_table_csv(path, ("frequency_hz", "loss_db"))
-        table = handler({"frequency_hz": frequency_hz, "loss_db": loss_db})
-        table._file, table._file_sha256 = str(path.resolve()), digest
-        return table
-
-    @model_validator(mode="after")
-    def _table(self) -> PathLoss:
-        raise_problems("PathLoss", _table_problems(self.frequency_hz, self.loss_db, "loss_db"))
-        return self
+        return _resolve_file(data["file"])
 
     @property
     def file(self) -> str | None:
@@ -231,6 +213,41 @@ class PathLoss(_Model):
         if self._file_sha256 is not None:
             return self._file_sha256
         return sha256_hex(self.canonical_csv().encode("utf-8"))
+
+    def canonical_csv(self) -> str:
+        raise NotImplementedError
+
+
+class PathLoss(_SourcedTable):
+    """Loss (dB, positive = loss) from an instrument port to the DUT plane against frequency.
+
+    Inline (``frequency_hz`` and ``loss_db`` lists) or from a CSV file (``{file: path}``,
+    columns ``frequency_hz,loss_db``, relative to the bench file), read when the bench is
+    loaded; :attr:`source_sha256` identifies what was applied. Interpolated linearly in
+    frequency; never extrapolated beyond the table by more than
+    :data:`EXTRAPOLATION_TOLERANCE` (relative) -- a loss the bench was not calibrated for is
+    an error, not a guess.
+    """
+
+    frequency_hz: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    loss_db: list[Annotated[float, Field(ge=-100, le=200)]] = Field(min_length=1)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_file(cls, data: Any, handler: ModelWrapValidatorHandler[PathLoss]) -> PathLoss:
+        """``{file: cables/x.csv}``: the table read from the CSV (path, hash kept)."""
+        path = cls._file_of(data)
+        if path is None:
+            return handler(data)
+        frequency_hz, loss_db, digest = read_table_csv(path, ("frequency_hz", "loss_db"))
+        table = handler({"frequency_hz": frequency_hz, "loss_db": loss_db})
+        table._file, table._file_sha256 = str(path.resolve()), digest
+        return table
+
+    @model_validator(mode="after")
+    def _table(self) -> PathLoss:
+        raise_problems("PathLoss", _table_problems(self.frequency_hz, self.loss_db, "loss_db"))
+        return self
 
     def canonical_csv(self) -> str:
         """The table as canonical CSV (:func:`canonical_table_csv`)."""
@@ -269,7 +286,7 @@ _CAL_FACTOR_HEADERS = (("frequency_hz", "cal_factor_pct"),
                        ("frequency_hz", "cal_factor_pct", "uncertainty_pct"))
 
 
-class CalFactorTable(_Model):
+class CalFactorTable(_SourcedTable):
     """A power sensor's cal factor (%) against frequency, as its calibration certificate
     prints it, with the certificate's uncertainty (%) when given.
 
@@ -283,21 +300,15 @@ class CalFactorTable(_Model):
     cal_factor_pct: list[Annotated[float, Field(ge=1, le=150)]] = Field(min_length=1)
     uncertainty_pct: list[Annotated[float, Field(ge=0, le=100)]] | None = Field(
         default=None, description="the certificate's uncertainty of each cal factor, %")
-    _file: str | None = PrivateAttr(default=None)
-    _file_sha256: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
     def _from_file(cls, data: Any, handler: ModelWrapValidatorHandler[CalFactorTable]
                    ) -> CalFactorTable:
         """``{file: certs/8481A.csv}``: the table read from the CSV (path, hash kept)."""
-        if not (isinstance(data, dict) and "file" in data):
+        path = cls._file_of(data)
+        if path is None:
             return handler(data)
-        others = sorted(str(k) for k in data if k != "file")
-        if others:
-            raise ValueError(f"give either file or an inline table, not both (remove "
-                             f"{', '.join(others)} or file)")
-        path = _resolve_file(data["file"])
         columns, digest, lines = read_columns_csv(path, _CAL_FACTOR_HEADERS, "cal-factor")
         try:
             table = handler(columns)
@@ -319,18 +330,6 @@ class CalFactorTable(_Model):
                              f"{len(self.frequency_hz)} frequencies", None))
         raise_problems("CalFactorTable", problems)
         return self
-
-    @property
-    def file(self) -> str | None:
-        """The CSV file the table was read from (absolute), None for an inline table."""
-        return self._file
-
-    @property
-    def source_sha256(self) -> str:
-        """SHA-256 of the file's bytes, or of :meth:`canonical_csv` for an inline table."""
-        if self._file_sha256 is not None:
-            return self._file_sha256
-        return sha256_hex(self.canonical_csv().encode("utf-8"))
 
     def canonical_csv(self) -> str:
         """The table as canonical CSV (:func:`canonical_table_csv`)."""

@@ -171,10 +171,11 @@ class Engine:
         self.calibration = calibration_checks(self.bench, self.instruments, inventory,
                                               dt.date.today())
         corrections = bench_corrections(self.bench, self.instruments)
-        if self.resume is not None:
+        if self.resume is not None and self.resume.point.bench_recorded:
             self.resume.check_bench(self.instruments, corrections)
-            self.resume.note_in(self.record)
-        else:
+        else:  # a new run, or one killed before its bench was recorded whole
+            if self.resume is not None:
+                self.record.clear_bench()
             write_bench(self.record, self.bench, self.instruments, self.calibration,
                         corrections)
             self.record.set_run_attrs({
@@ -183,6 +184,8 @@ class Engine:
                 "calibration_inventory": str(path) if path is not None else None,
                 "calibration_inventory_sha256": inventory.sha256 if inventory else None,
             })
+        if self.resume is not None:
+            self.resume.note_in(self.record)
         self._judge_calibration(inventory)
 
     def _judge_calibration(self, inventory: Inventory | None) -> None:

@@ -22,8 +22,10 @@ from benchbot.plan import load_plan
 from benchbot.report import build_report
 from benchbot.results.check import check_record
 from benchbot.results.reader import open_record
+from benchbot.results.record import RunRecord
 from benchbot.resume import ResumeRefused, wait_for_watchdogs
 from benchbot.runner import RunRequest, run
+from benchbot.runner import _meta as runner_meta
 from tests._resume import differences, kill_after, kill_at_point, resume, run_plan
 
 PLAN = Path(__file__).parent / "data" / "two_step_plan.yaml"
@@ -223,3 +225,25 @@ def test_resume_waits_for_the_interrupted_runs_watchdog_and_refuses_if_it_stays(
     with pytest.raises(ResumeRefused, match=r"watchdog \(pid \[4242\]\) is still powering"):
         wait_for_watchdogs(events, "", timeout_s=0.3, alive=lambda pid: True)
     assert wait_for_watchdogs(events, "another-host", alive=lambda pid: True) == []
+
+
+def test_a_run_killed_before_its_bench_was_recorded_resumes_as_a_whole(
+        tmp_path: Path, reference: Path) -> None:
+    """Killed between creating its record and recording the bench (or halfway through
+    /instruments): the resume records the bench whole and runs every step."""
+    bench_path = builtin_bench_path()
+    request = RunRequest(load_plan(PLAN), PLAN.read_text(), load_bench(bench_path),
+                         bench_path.read_text(), tmp_path, simulated=True,
+                         simulator_seed=(load_bench(bench_path).simulation or {}).get("seed"))
+    record = RunRecord.create(tmp_path, None, runner_meta(request))
+    record.add_instrument("signal_generator", idn={"model": "N5182B"}, resource="x", driver="y")
+    record.flush()
+    partial = record.path
+    record._file.close()  # the writer dies here: its handle goes with it, the record is not closed
+    status, closed = resume(partial)
+    assert status == 0
+    assert differences(closed, reference, tolerance) == []
+    summary = open_record(closed)
+    assert set(summary.instruments) >= {"signal_generator", "signal_analyzer", "power_meter"}
+    assert summary.instruments["signal_generator"]["idn.model"] == "N5182B"
+    assert check_record(closed).valid

@@ -422,6 +422,18 @@ class RunRecord:
         return step
 
     @timed
+    def clear_bench(self) -> None:
+        """Delete what an interrupted run had written of its bench (instruments, path-loss and
+        cal-factor tables) before it was killed, so it is written again whole."""
+        file = self._open_file()
+        for where in (INSTRUMENTS, PATH_LOSS, CAL_FACTORS):
+            group = file.get(where)
+            if isinstance(group, h5py.Group):
+                for name in list(group):
+                    del group[name]
+        self._flush()
+
+    @timed
     def discard_step(self, group_name: str) -> None:
         """Delete a step the interrupted run left without any committed row (it runs again
         from its start)."""

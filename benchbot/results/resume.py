@@ -83,6 +83,9 @@ class ResumePoint:
     simulator_seed: int | None
     instruments: dict[str, dict[str, Any]]  # role -> idn.* (manufacturer, model, serial, ...)
     corrections: list[dict[str, Any]]  # the `corrections_json` of the interrupted run
+    #: the interrupted run finished recording its bench (`corrections_json` is written last);
+    #: False when it was killed before or while writing /instruments and /calibration
+    bench_recorded: bool
     steps: list[StepState]
     events: int  # rows in /events before the resume
     resumes: int  # rows in /interruptions: how often the run was resumed before
@@ -150,6 +153,7 @@ def _resume_point(f: h5py.File, source: Path, partial: bool) -> ResumePoint:
         instruments={role: prefixed(read_attrs(group.attrs), "idn.")
                      for role, group in f.get(INSTRUMENTS, {}).items()},
         corrections=json.loads(str(root.get("corrections_json") or "[]")),
+        bench_recorded="corrections_json" in root,
         steps=sorted((_step_state(name, group) for name, group in f.get(STEPS, {}).items()),
                      key=lambda s: s.index),
         events=int(f[EVENTS].shape[0]) if EVENTS in f else 0,

@@ -415,3 +415,23 @@ def test_chunked_rows_written_whole_read_back_exactly(tmp_path: Path) -> None:
     path = rec.close("completed")
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["steps/000_big/v"][()], expected)
+
+
+def test_committed_rows_and_step_ends_are_fsynced_other_flushes_are_not(tmp_path: Path) -> None:
+    """A power cut loses what is only in the OS cache: a committed row (what a resume keeps)
+    and a step's end go to the disk; per-point flushes and events stay cheap."""
+    record = RunRecord.create(tmp_path, None, make_meta())
+    step = record.begin_step(0, "s", "power_sweep", {}, {"frequency_hz": ([1e9, 2e9], "Hz")},
+                             {"p": (("frequency_hz",), "dBm", "p")})
+    record.add_event("info", "an event")
+    assert record.fsync_count == 0
+    step.write("p", (0,), 1.0)
+    step.mark_committed(0)
+    step.flush()
+    assert record.fsync_count == 1
+    step.write("p", (1,), 2.0)
+    step.flush()  # not committed: no fsync
+    assert record.fsync_count == 1
+    step.finish([], verdict="pass")
+    assert record.fsync_count == 2
+    record.close()

@@ -78,6 +78,7 @@ class RunRecord:
         self._steps: dict[str, StepWriter] = {}
         self.run_id = run_id
         self.flush_count = 0
+        self.fsync_count = 0
         self.closed = False
         self.status = RUNNING
 
@@ -476,6 +477,7 @@ class RunRecord:
         g_attrs["status"] = to_text(status)
         g_attrs["verdict"] = to_text(verdict)
         writer.ended = True
+        writer.durable = True
 
     def _step_group(self, step: StepWriter | str) -> h5py.Group:
         if isinstance(step, StepWriter):
@@ -488,10 +490,17 @@ class RunRecord:
         return self._file
 
     def _flush(self) -> None:
+        """HDF5 flush (survives the process being killed); after a committed row or a step's
+        end also fsync (survives a power cut: what `--resume` keeps must be on the disk)."""
+        durable = False
         for step in self._steps.values():
             if not step.ended:
                 step.sync()
+            durable |= step.take_durable()
         self._file.flush()
+        if durable:
+            os.fsync(self._file.id.get_vfd_handle())
+            self.fsync_count += 1
         self.flush_count += 1
 
 

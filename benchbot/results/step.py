@@ -263,6 +263,8 @@ class StepWriter:
         #: a step reopened by `benchbot run --resume`: a trace written again replaces its
         #: uncommitted namesake from before the interruption
         self.resumed = False
+        #: a row was committed (or the step ended) since the last flush: fsync at the flush
+        self.durable = False
         #: the axis committed rows index: the step's first declared axis
         self.row_axis: str | None = None
         #: (reopened step) the data datasets over the row axis, which `stored_row` returns
@@ -338,6 +340,7 @@ class StepWriter:
         """Row `row` (leading index) is complete: say so in the step's `committed_rows`
         attribute, made durable by the flush that commits the row's data."""
         self.committed_rows.add(int(row))
+        self.durable = True
         if self.row_axis is None:
             self.row_axis = next(iter(self._scales))
             self.group.attrs[COMMITTED_AXIS] = self.row_axis
@@ -436,6 +439,11 @@ class StepWriter:
                **kwargs: Any) -> None:
         """`RunRecord.end_step` for this step."""
         self.record.end_step(self, metrics, verdict, status, **kwargs)
+
+    def take_durable(self) -> bool:
+        """Whether the coming flush must reach the disk (fsync); resets the request."""
+        wanted, self.durable = self.durable, False
+        return wanted
 
     def sync(self) -> None:
         """Copy the dirty slabs of the in-memory mirrors into HDF5 (called before any flush)."""

@@ -87,7 +87,12 @@ _Loader.add_implicit_resolver(_FLOAT, re.compile(r"""^(?:
 
 def validate_yaml(model: type[M], text: str, source: str, error: type[DocumentError]) -> M:
     """Parse YAML ``text`` and validate it as ``model``; every problem becomes one ``error``."""
-    loader = _Loader(text)
+    try:  # the reader checks the characters when it is made (e.g. a control character)
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1
+        raise error.single(source, f"invalid YAML: {exc.reason} (character "
+                           f"{exc.character!r})", line) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

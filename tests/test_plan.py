@@ -212,6 +212,7 @@ def test_cross_field_problems_are_all_reported() -> None:
         ("", 1, "expected a YAML mapping at the top level, got an empty file"),
         ("- a\n- b\n", 1, "expected a YAML mapping at the top level, got a list"),
         ("x: !!python/object:os.system {}\n", 1, "invalid YAML"),
+        ("schema: benchbot.plan/1\nname: a\x10\n", 2, "invalid YAML: special characters"),
     ],
 )
 def test_unparseable_files(text: str, line: int, reason: str) -> None:

@@ -134,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_results_list(results_sub)
     _add_results_check(results_sub)
     _add_serve(sub)
+    _add_agent(sub)
     return parser
 
 
@@ -149,6 +150,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--database", metavar="URL",
                        help="an SQLite file or a postgresql+psycopg://user@host/db URL "
                        "(default: results/service/benchbot.sqlite3)")
+    serve.add_argument("--no-local-agent", action="store_true",
+                       help="do not run an agent for each built-in simulated bench (default: "
+                       "run them, so the whole flow works on this machine)")
     serve.set_defaults(func=cmd_serve)
 
 
@@ -156,6 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the booking service with uvicorn until Ctrl-C."""
     import uvicorn
 
+    from benchbot.service.agent_api import AgentSettings
     from benchbot.service.app import create_app
     from benchbot.service.db import Database
     from benchbot.service.errors import DatabaseUnavailable, InvalidInput
@@ -165,7 +170,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      highlight=False)
         return EXIT_INVALID
     try:
-        app = create_app(args.database)
+        local_agents = None if args.no_local_agent else _loopback_url(args.host, args.port)
+        app = create_app(args.database,
+                         agents=AgentSettings(local_agent_server_url=local_agents))
         probe = Database(args.database)
         try:
             probe.check_reachable()
@@ -178,6 +185,128 @@ def cmd_serve(args: argparse.Namespace) -> int:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         return EXIT_ERROR
     uvicorn.run(app, host=args.host, port=args.port)
+    return EXIT_PASS
+
+
+def _loopback_url(host: str, port: int) -> str:
+    """The service's URL for agents on this machine (a wildcard address: loopback)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+AGENT_TOKEN_ENV = "BENCHBOT_AGENT_TOKEN"
+
+
+def _add_agent(sub: argparse._SubParsersAction) -> None:
+    agent = sub.add_parser(
+        "agent", help="pull this bench's jobs from the booking service and run them",
+        description="Runs on the bench PC: claims the bench's due jobs over the service's HTTP "
+        "API (outbound only), runs each plan, reports progress, uploads the record and its "
+        "reports. Ctrl-C or SIGTERM aborts a running job through the safe state, reports it "
+        "and stops (exit 5).")
+    agent.add_argument("--bench", required=True, metavar="NAME",
+                       help="the bench's name in the service")
+    agent.add_argument("--server", required=True, metavar="URL",
+                       help="the booking service, e.g. https://lab.example.com")
+    agent.add_argument("--token", help=f"the bench's agent token (default: ${AGENT_TOKEN_ENV}; "
+                       "created by `benchbot agent-token`)")
+    agent.add_argument("--bench-file", type=Path, metavar="BENCH.yaml",
+                       help="this PC's instruments (default: the built-in simulated bench of "
+                       "that name)")
+    agent.add_argument("--poll-s", type=float, default=5.0, metavar="S",
+                       help="seconds between claims while the bench has no due job (default 5)")
+    agent.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR / "agent",
+                       help="where records are written before upload (default results/agent)")
+    agent.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    agent.set_defaults(func=cmd_agent)
+
+    token = sub.add_parser(
+        "agent-token", help="create a bench agent token (printed once, stored hashed)",
+        description="Prints a new token for the bench's agent on stdout, once: give it to "
+        "`benchbot agent --token` (or $BENCHBOT_AGENT_TOKEN) on the bench PC.")
+    token.add_argument("--bench", required=True, metavar="NAME",
+                       help="the bench (its name in the service)")
+    token.add_argument("--label", default="", help="where it is used, e.g. the bench PC's name")
+    token.add_argument("--database", metavar="URL",
+                       help="the service's database, as for serve "
+                       "(default: results/service/benchbot.sqlite3)")
+    token.set_defaults(func=cmd_agent_token)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Pull and run the bench's jobs until Ctrl-C / SIGTERM."""
+    import logging
+    import os
+
+    from benchbot.agent.client import ServiceRefused
+    from benchbot.agent.job import AgentSetupError, resolve_bench
+    from benchbot.agent.loop import AgentConfig, AgentStopped, serve
+
+    token = (args.token or os.environ.get(AGENT_TOKEN_ENV, "")).strip()
+    try:
+        if not token:
+            raise AgentSetupError(f"--token: give the bench's agent token (or set "
+                                  f"${AGENT_TOKEN_ENV})")
+        if not args.server.startswith(("http://", "https://")):
+            raise AgentSetupError(f"--server: {args.server!r} is not an http(s):// URL")
+        if not args.poll_s > 0:
+            raise AgentSetupError(f"--poll-s: must be > 0, got {args.poll_s}")
+        bench = resolve_bench(args.bench, args.bench_file)
+    except AgentSetupError as exc:
+        errors.print(f"[bold red]refused:[/] {exc}", highlight=False)
+        return EXIT_INVALID
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s agent %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per heartbeat
+    config = AgentConfig(server_url=args.server, token=token, bench_name=args.bench,
+                         bench=bench, results_dir=args.results_dir, poll_s=args.poll_s,
+                         exit_with_parent=args.exit_with_parent)
+    try:
+        with _sigterm_as_interrupt():
+            serve(config)
+    except KeyboardInterrupt:
+        errors.print("agent stopped", highlight=False)
+    except AgentStopped as exc:
+        errors.print(f"agent stopped: {exc}", highlight=False)
+        return EXIT_ABORTED
+    except ServiceRefused as exc:
+        errors.print(f"[bold red]refused by the service:[/] {exc}", highlight=False)
+        return EXIT_INVALID
+    return EXIT_PASS
+
+
+def cmd_agent_token(args: argparse.Namespace) -> int:
+    """Create a token for the bench's agent and print it (only its SHA-256 is stored)."""
+    from benchbot.service.agent_tokens import create_token
+    from benchbot.service.db import Database
+    from benchbot.service.errors import DatabaseUnavailable, InvalidInput
+
+    try:
+        db = Database(args.database)
+    except InvalidInput as exc:
+        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
+        return EXIT_INVALID
+    try:
+        db.check_reachable()
+        if db.current_revision() != db.head_revision():
+            errors.print(f"[bold red]refused:[/] --database: {db.display_url} is not migrated "
+                         "to this benchbot's schema: start `benchbot serve` on it once",
+                         highlight=False)
+            return EXIT_INVALID
+        new = create_token(db, bench_name=args.bench, label=args.label)
+    except InvalidInput as exc:
+        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
+        return EXIT_INVALID
+    except DatabaseUnavailable as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+    finally:
+        db.dispose()
+    errors.print(f"agent token {new.token_id} for bench {new.bench_name} (shown only now; "
+                 f"give it to `benchbot agent --token` or ${AGENT_TOKEN_ENV}):",
+                 highlight=False)
+    sys.stdout.write(new.token + "\n")
     return EXIT_PASS
 
 

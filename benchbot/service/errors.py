@@ -47,6 +47,7 @@ class IllegalTransition(ServiceError):
         self.object_id = object_id
         self.current = current
         self.requested = requested
+        self.allowed = allowed
 
 
 class BenchBooked(ServiceError):

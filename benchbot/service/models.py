@@ -10,6 +10,7 @@ the migrations, since it is DDL the ORM cannot express for both databases.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from benchbot.service.states import (
     OrganisationKind,
     RunStatus,
     RunVerdict,
+    SessionKind,
     UserRole,
     check_transition,
     sql_in,
@@ -58,6 +60,16 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """Now, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+PUBLIC_ID_CHARS = 22
+"""Length of a public id: ``secrets.token_urlsafe(16)``, 128 random bits."""
+
+
+def new_public_id() -> str:
+    """A random public id for a booking or a run: what the API shows instead of the
+    sequential key, so ids cannot be enumerated or guessed."""
+    return secrets.token_urlsafe(16)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -184,6 +196,7 @@ class Booking(Base):
 
     __tablename__ = "bookings"
     __table_args__ = (
+        Index("uq_bookings_public_id", "public_id", unique=True),
         _one_of("status", tuple(BookingStatus), "status"),
         CheckConstraint("dut_quantity > 0", name="dut_quantity_positive"),
         CheckConstraint("requested_end > requested_start", name="requested_window_order"),
@@ -198,6 +211,7 @@ class Booking(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), default=new_public_id)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     catalogue_entry_id: Mapped[int] = mapped_column(ForeignKey("catalogue_entries.id"))
@@ -299,6 +313,7 @@ class Run(Base):
 
     __tablename__ = "runs"
     __table_args__ = (
+        Index("uq_runs_public_id", "public_id", unique=True),
         _one_of("status", tuple(RunStatus), "status"),
         CheckConstraint(f"verdict IS NULL OR verdict IN ({sql_in(tuple(RunVerdict))})",
                         name="verdict"),
@@ -309,6 +324,7 @@ class Run(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), default=new_public_id)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
     record_path: Mapped[str | None] = mapped_column(String(1000))
     record_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -338,3 +354,57 @@ class AuditEntry(Base):
     object_type: Mapped[str | None] = mapped_column(String(50))
     object_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AgentToken(Base):
+    """A bench agent's credential (migration 0003): it may pull and report the jobs of one
+    bench, nothing else. Only the SHA-256 of the token is stored (the token is 256 random bits,
+    so a fast hash is enough); a revoked token is refused."""
+
+    __tablename__ = "agent_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bench_id: Mapped[int] = mapped_column(ForeignKey("benches.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    bench: Mapped[Bench] = relationship()
+
+
+class AuthSession(Base):
+    """A signed-in browser session or an API client's bearer token. Only the SHA-256 of the
+    secret the client holds is stored; the row ends at ``expires_at`` (absolute), after
+    ``idle`` without use (browser sessions), or when revoked (logout, password change)."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (_one_of("kind", tuple(SessionKind), "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Consecutive failed logins per e-mail address (also one no account has, so the answer
+    does not tell which exist), and until when further attempts are refused unchecked."""
+
+    __tablename__ = "login_throttle"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]

@@ -2,14 +2,21 @@
 required keyword (``organisation_id``) and never return another organisation's rows -- a
 booking of another organisation is :class:`NotFound`, exactly like one that does not exist.
 The catalogue and the benches are the lab's public offer: listed for everyone.
+
+The API's lookups by public id take a required :class:`Scope` instead: one organisation's
+objects (a customer) or every organisation's (lab staff, :meth:`Scope.whole_lab`). The
+calendar and the job queue need the whole lab's scope.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, selectinload
 
 from benchbot.service import audit
 from benchbot.service.errors import InvalidInput, NotFound, PermissionDenied
@@ -19,6 +26,12 @@ from benchbot.service.states import BookingStatus
 MAX_DUT_QUANTITY = 1000
 MAX_DESCRIPTION_CHARS = 4000
 MAX_WINDOW = timedelta(days=366)
+MAX_CALENDAR_SPAN = timedelta(days=366)
+MAX_LIST = 500
+"""The most rows one listing returns (newest first; ``before``-style paging is not needed
+at a lab's volume, ``limit`` bounds the answer)."""
+
+S = TypeVar("S", bound=Select[Any])
 
 
 def _scope(organisation_id: int) -> int:
@@ -127,3 +140,132 @@ def _window(start: datetime, end: datetime, now: datetime) -> None:
         raise InvalidInput("window_end", "is in the past")
     if end - start > MAX_WINDOW:
         raise InvalidInput("window_end", f"the window may span at most {MAX_WINDOW.days} days")
+
+
+# --- scoped lookups by public id (the API's) -------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see: one organisation's bookings, runs and files, or (lab staff)
+    every organisation's. Build it with :meth:`organisation` or :meth:`whole_lab`."""
+
+    organisation_id: int | None
+
+    @classmethod
+    def organisation(cls, organisation_id: int) -> Scope:
+        return cls(_scope(organisation_id))
+
+    @classmethod
+    def whole_lab(cls) -> Scope:
+        return cls(None)
+
+    @property
+    def is_lab(self) -> bool:
+        return self.organisation_id is None
+
+    def restrict(self, query: S) -> S:
+        """``query`` (over bookings) limited to the scope's organisation."""
+        if self.is_lab:
+            return query
+        return query.where(Booking.organisation_id == self.organisation_id)
+
+    def require_lab(self, what: str) -> None:
+        if not self.is_lab:
+            raise PermissionDenied(f"only lab staff see {what}")
+
+
+def _check(scope: Scope) -> Scope:
+    if not isinstance(scope, Scope):
+        raise TypeError(f"scope must be a Scope, got {scope!r}")
+    return scope
+
+
+_BOOKING_VIEW = (selectinload(Booking.organisation), selectinload(Booking.catalogue_entry),
+                 selectinload(Booking.scheduled_bench))
+
+
+def find_booking(session: Session, *, scope: Scope, public_id: str, lock: bool = False
+                 ) -> Booking:
+    """The booking with ``public_id`` if the scope holds it; NotFound otherwise (the same
+    answer for another organisation's booking as for none)."""
+    query = _check(scope).restrict(select(Booking).where(Booking.public_id == public_id))
+    if lock:
+        query = query.with_for_update()
+    booking = session.scalars(query.options(*_BOOKING_VIEW,
+                                            selectinload(Booking.jobs))).first()
+    if booking is None:
+        raise NotFound("booking", public_id)
+    return booking
+
+
+def find_bookings(session: Session, *, scope: Scope, statuses: Sequence[str] = (),
+                  bench_name: str | None = None, limit: int = MAX_LIST) -> list[Booking]:
+    """The scope's bookings, newest first, optionally of some statuses or on one bench."""
+    query = _check(scope).restrict(select(Booking))
+    if statuses:
+        query = query.where(Booking.status.in_(list(statuses)))
+    if bench_name is not None:
+        query = query.join(Bench, Booking.scheduled_bench_id == Bench.id).where(
+            Bench.name == bench_name)
+    return list(session.scalars(query.options(*_BOOKING_VIEW)
+                                .order_by(Booking.created_at.desc(), Booking.id.desc())
+                                .limit(min(limit, MAX_LIST))))
+
+
+def _runs_query(scope: Scope) -> Select[tuple[Run]]:
+    query = (select(Run).join(Job, Run.job_id == Job.id)
+             .join(Booking, Job.booking_id == Booking.id))
+    return _check(scope).restrict(query).options(
+        selectinload(Run.job).selectinload(Job.booking).selectinload(Booking.organisation),
+        selectinload(Run.job).selectinload(Job.bench))
+
+
+def find_run(session: Session, *, scope: Scope, public_id: str) -> Run:
+    """The run with ``public_id`` if the scope holds its booking; NotFound otherwise."""
+    run = session.scalars(_runs_query(scope).where(Run.public_id == public_id)).first()
+    if run is None:
+        raise NotFound("run", public_id)
+    return run
+
+
+def find_runs(session: Session, *, scope: Scope, limit: int = MAX_LIST) -> list[Run]:
+    """The scope's runs, newest first."""
+    return list(session.scalars(_runs_query(scope).order_by(Run.created_at.desc(),
+                                                            Run.id.desc())
+                                .limit(min(limit, MAX_LIST))))
+
+
+def bench_calendar(session: Session, *, scope: Scope, bench_id: int, start: datetime,
+                   end: datetime) -> tuple[Bench, list[Booking]]:
+    """A bench and the bookings holding a slot on it (any status that carries one) that
+    overlap ``[start, end)``, by start. Lab staff only: it shows every organisation."""
+    _check(scope).require_lab("a bench's calendar")
+    _calendar_window(start, end)
+    bench = session.get(Bench, bench_id)
+    if bench is None:
+        raise NotFound("bench", bench_id)
+    bookings = session.scalars(select(Booking).where(
+        Booking.scheduled_bench_id == bench.id, Booking.scheduled_start < end,
+        Booking.scheduled_end > start).options(*_BOOKING_VIEW)
+        .order_by(Booking.scheduled_start, Booking.id))
+    return bench, list(bookings)
+
+
+def _calendar_window(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise InvalidInput("query.to", "must be after from")
+    if end - start > MAX_CALENDAR_SPAN:
+        raise InvalidInput("query.to", f"a calendar spans at most {MAX_CALENDAR_SPAN.days} "
+                           "days")
+
+
+def find_jobs(session: Session, *, scope: Scope, states: Sequence[str],
+              bench_name: str | None = None, limit: int = MAX_LIST) -> list[Job]:
+    """The job queue: jobs in ``states``, oldest first. Lab staff only."""
+    _check(scope).require_lab("the job queue")
+    query = select(Job).where(Job.state.in_(list(states)))
+    if bench_name is not None:
+        query = query.join(Bench, Job.bench_id == Bench.id).where(Bench.name == bench_name)
+    return list(session.scalars(query.options(
+        selectinload(Job.bench), selectinload(Job.booking).selectinload(Booking.organisation))
+        .order_by(Job.created_at, Job.id).limit(min(limit, MAX_LIST))))

@@ -2,7 +2,8 @@
 
 Bookings: ``requested → confirmed → scheduled → running → completed | failed``, cancelled from
 any non-final state. ``running → scheduled`` is an engineer's decision to run again after a lost
-or aborted job (a new job row, never a silent retry).
+or aborted job (a new job row, never a silent retry); ``scheduled → failed`` the decision to
+give up on a booking whose job was lost after its agent claimed it but before it started.
 
 Jobs (one per scheduled run, pulled by the bench agent): ``queued → claimed → running →
 completed | failed | aborted``. An agent whose lease expires leaves its job in
@@ -26,6 +27,11 @@ class UserRole(StrEnum):
     CUSTOMER = "customer"
     ENGINEER = "engineer"
     ADMIN = "admin"
+
+
+class SessionKind(StrEnum):
+    BROWSER = "browser"  # a cookie session (idle and absolute expiry, CSRF token)
+    API_TOKEN = "api_token"  # a bearer token for API clients (absolute expiry)
 
 
 class BookingStatus(StrEnum):
@@ -72,7 +78,7 @@ B, J = BookingStatus, JobState
 BOOKING_TRANSITIONS: dict[BookingStatus, tuple[BookingStatus, ...]] = {
     B.REQUESTED: (B.CONFIRMED, B.CANCELLED),
     B.CONFIRMED: (B.SCHEDULED, B.CANCELLED),
-    B.SCHEDULED: (B.RUNNING, B.CANCELLED),
+    B.SCHEDULED: (B.RUNNING, B.CANCELLED, B.FAILED),
     B.RUNNING: (B.COMPLETED, B.FAILED, B.CANCELLED, B.SCHEDULED),
     B.COMPLETED: (),
     B.FAILED: (),

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from benchbot.service.db import Database
 from benchbot.service.seed import ADMIN_PASSWORD_ENV, seed_if_empty
+from tests.service._api import Api, started_api
 from tests.service._helpers import ADMIN_PASSWORD, Lab, make_lab
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -142,3 +143,12 @@ def db(seeded_url: str) -> Iterator[Database]:
 @pytest.fixture
 def lab(db: Database) -> Lab:
     return make_lab(db)
+
+
+@pytest.fixture
+def api(db: Database, lab: Lab, tmp_path: Path) -> Iterator[Api]:
+    """The app started on a seeded database of each kind with the small lab, and its
+    signed-in admin, engineer and a customer of each organisation (run files under
+    ``tmp_path``)."""
+    with started_api(db, lab, tmp_path / "data") as started:
+        yield started

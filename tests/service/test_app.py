@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from benchbot.cli import EXIT_ERROR, EXIT_INVALID, main
 from benchbot.service.app import create_app
-from benchbot.service.seed import SeedReport
+from benchbot.service.db import Database
+from benchbot.service.seed import ADMIN_EMAIL, SeedReport
 
 REPO_PLANS = Path(__file__).resolve().parents[2] / "test_plans"
 
@@ -27,11 +28,16 @@ def test_first_start_migrates_seeds_and_announces_the_password_once(database_url
     with TestClient(create_app(database_url, announce_admin_password=announced.append)) as c:
         health = c.get("/health").json()
         catalogue = c.get("/api/catalogue").json()
+        assert c.get("/api/benches").status_code == 401  # the inventory is not public
+        password = announced[0].admin_password
+        c.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": password})
         benches = c.get("/api/benches").json()
         openapi = c.get("/openapi.json").json()
     kind = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    assert health == {"status": "ok", "database": kind, "migration_revision": "0001",
-                      "head_revision": "0001"}
+    head = Database.head_revision()
+    assert head is not None and head >= "0002"
+    assert health == {"status": "ok", "database": kind, "migration_revision": head,
+                      "head_revision": head}
     assert len(announced) == 1 and announced[0].admin_password
     assert {e["plan_file_name"] for e in catalogue} == {p.name for p in REPO_PLANS.glob("*.yaml")}
     assert "plan_text" not in catalogue[0]
@@ -67,7 +73,8 @@ def test_benchbot_serve_over_a_real_socket(tmp_path: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.1)
         assert health is not None, server.communicate(timeout=10)
-        assert health["database"] == "sqlite" and health["migration_revision"] == "0001"
+        assert health["database"] == "sqlite" and health["migration_revision"] == \
+            Database.head_revision()
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").status_code == 200
     finally:
         server.send_signal(signal.SIGINT)

@@ -60,7 +60,7 @@ def test_benchbot_serve_over_a_real_socket(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "BENCHBOT_ADMIN_PASSWORD"}
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; from benchbot.cli import main; sys.exit(main())",
-         "serve", "--port", str(port)], cwd=tmp_path, env=env,
+         "serve", "--port", str(port), "--no-local-agent"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         health = None

@@ -103,6 +103,8 @@ def validate_yaml(model: type[M], text: str, source: str, error: type[DocumentEr
         raise error.single(source, f"invalid YAML: {why}", line) from None
     except yaml.YAMLError as exc:
         raise error.single(source, f"invalid YAML: {exc}") from None
+    except RecursionError:  # e.g. thousands of nested [ from a fuzzer
+        raise error.single(source, "invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
     issues = _duplicate_keys(node, ()) if node is not None else []

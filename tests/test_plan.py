@@ -221,6 +221,11 @@ def test_unparseable_files(text: str, line: int, reason: str) -> None:
     assert str(info.value).startswith(f"p.yaml:{line}: {reason}")
 
 
+def test_yaml_nested_too_deeply_is_invalid_yaml_not_a_crash() -> None:
+    with pytest.raises(PlanError, match=r"p\.yaml: invalid YAML: nested too deeply"):
+        parse_plan("x: " + "[" * 5000, "p.yaml")
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="missing.yaml: cannot read"):
         load_plan(tmp_path / "missing.yaml")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -139,9 +138,6 @@ def plan_requirements(plan_text: str, file_name: str) -> list[str]:
         plan = parse_plan(plan_text, source=file_name)
     except PlanError as exc:
         raise InvalidInput("plan_text", f"not a valid benchbot plan: {exc}") from None
-    except (yaml.YAMLError, RecursionError) as exc:  # e.g. a control character: the YAML
-        # reader refuses it before parse_plan's own error handling starts
-        raise InvalidInput("plan_text", f"not readable as YAML: {exc}") from None
     bench = None
     if plan.bench in BUILTIN_BENCHES:
         bench = load_bench(builtin_bench_path(plan.bench))

@@ -5,7 +5,8 @@ it is empty, seeds it (the generated admin password is announced once). The JSON
 under ``/api`` (docs/service.md): authentication (:mod:`api_auth`), bookings
 (:mod:`api_bookings`), runs and their files (:mod:`api_runs`), the lab's benches, calendar,
 job queue and decisions (:mod:`api_lab`), administration and the audit log
-(:mod:`api_admin`). Every refusal is a 4xx with a reason (:mod:`api_errors`).
+(:mod:`api_admin`). Every refusal is a 4xx with a reason (:mod:`api_errors`). The
+server-rendered pages (:mod:`pages`) and their ``/static`` files sit beside the API.
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from benchbot.service import agent_api, api_admin, api_auth, api_bookings, api_lab, api_runs
+from benchbot.service import (
+    agent_api,
+    api_admin,
+    api_auth,
+    api_bookings,
+    api_lab,
+    api_runs,
+    pages,
+)
 from benchbot.service.agent_api import AgentSettings
 from benchbot.service.api_errors import install_error_handlers
 from benchbot.service.auth import AuthSettings
@@ -85,6 +95,8 @@ def create_app(database_url_or_path: str | Path | None = None, *,
         app.include_router(module.router)
     app.state.agent_settings = agents or AgentSettings()
     app.include_router(agent_api.router)  # the bench agents' /api/agent
+    app.include_router(pages.router)  # the server-rendered pages (docs/service.md, Pages)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
 
 

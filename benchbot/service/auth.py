@@ -27,7 +27,7 @@ from functools import cache
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from benchbot.service import audit
 from benchbot.service.db import Database
@@ -259,7 +259,9 @@ def authenticate(db: Database, secret: str, *, kind: SessionKind,
     with db.session() as session:
         row = session.scalars(select(AuthSession).where(
             AuthSession.secret_sha256 == secret_sha256(secret),
-            AuthSession.kind == kind.value)).first()
+            AuthSession.kind == kind.value).options(  # user and organisation: one query
+            joinedload(AuthSession.user, innerjoin=True).joinedload(User.organisation,
+                                                                    innerjoin=True))).first()
         if row is None or row.revoked_at is not None:
             raise NotAuthenticated("not signed in (unknown or ended session)" if kind is
                                    SessionKind.BROWSER else "unknown or revoked API token")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from benchbot.service import audit
 from benchbot.service.errors import InvalidInput, NotFound, PermissionDenied
@@ -184,15 +184,22 @@ _BOOKING_VIEW = (selectinload(Booking.organisation), selectinload(Booking.catalo
                  selectinload(Booking.scheduled_bench))
 
 
+# one booking: its many-to-one rows joined into the same SELECT, its jobs (with their runs)
+# in a second one -- 2 queries instead of 6 for the status page polled by every customer
+_ONE_BOOKING_VIEW = (joinedload(Booking.organisation, innerjoin=True),
+                     joinedload(Booking.catalogue_entry, innerjoin=True),
+                     joinedload(Booking.scheduled_bench),
+                     selectinload(Booking.jobs).joinedload(Job.run))
+
+
 def find_booking(session: Session, *, scope: Scope, public_id: str, lock: bool = False
                  ) -> Booking:
     """The booking with ``public_id`` if the scope holds it; NotFound otherwise (the same
     answer for another organisation's booking as for none)."""
     query = _check(scope).restrict(select(Booking).where(Booking.public_id == public_id))
     if lock:
-        query = query.with_for_update()
-    booking = session.scalars(query.options(*_BOOKING_VIEW,
-                                            selectinload(Booking.jobs))).first()
+        query = query.with_for_update(of=Booking)  # not the outer-joined bench
+    booking = session.scalars(query.options(*_ONE_BOOKING_VIEW)).first()
     if booking is None:
         raise NotFound("booking", public_id)
     return booking

@@ -313,7 +313,8 @@ def test_averaging_reduces_trace_noise_and_rf_off_leaves_noise(sim: Sim) -> None
     single, averaged = noise_rms(inst, 1), noise_rms(inst, 16)
     assert 2.8 < single / averaged < 5.7  # sqrt(16) = 4
     assert bench.vna_rf_on["vna"] is True
-    inst.write("OUTP OFF;:CALC:PAR:MEAS 'Trc1','S21'")
+    # a write is handled by the server thread after it returns: *OPC? makes the state visible
+    assert inst.query("OUTP OFF;:CALC:PAR:MEAS 'Trc1','S21';*OPC?") == "1"
     assert bench.vna_rf_on["vna"] is False
     inst.query("INIT;*OPC?")
     assert np.max(np.abs(sdata(inst, "CALC:DATA? SDAT"))) < 1e-3  # no source: noise only

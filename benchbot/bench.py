@@ -42,6 +42,8 @@ from benchbot.yamlfile import (
 SCHEMA_ID = "benchbot.bench/1"
 #: a frequency this close to a table end (relative) counts as inside it (float round-off)
 EXTRAPOLATION_TOLERANCE = 1e-6
+SIMULATED_RESOURCE = "simulated"
+"""The ``resource`` of an instrument served by a simulator (``simulator`` names its model)."""
 
 
 
@@ -438,7 +440,7 @@ class InstrumentEntry(_Model):
 
     @model_validator(mode="after")
     def _simulated(self) -> InstrumentEntry:
-        if self.resource == "simulated" and not self.simulator:
+        if self.resource == SIMULATED_RESOURCE and not self.simulator:
             raise_problems("InstrumentEntry", [(("simulator",),
                            "required when resource is 'simulated'", None)])
         return self
@@ -547,7 +549,13 @@ class BenchDefinition(SourcedDocument, _Model):
     @property
     def simulated(self) -> bool:
         """True when any role is served by a simulator."""
-        return any(e.resource == "simulated" for e in self.instruments.values())
+        return any(e.resource == SIMULATED_RESOURCE for e in self.instruments.values())
+
+    @property
+    def fully_simulated(self) -> bool:
+        """True when every role is served by a simulator: the whole bench can be served on
+        loopback (``simbench``) for a run."""
+        return all(e.resource == SIMULATED_RESOURCE for e in self.instruments.values())
 
 
 def parse_bench(text: str, source: str = "<bench>", base_dir: str | Path | None = None

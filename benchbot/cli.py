@@ -7,6 +7,7 @@ touched), 4 error during the run, 5 aborted (Ctrl-C / SIGTERM). 2 is argparse's 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -41,7 +42,6 @@ EXIT_BY_VERDICT = {
     Verdict.PASS: EXIT_PASS, Verdict.MARGINAL: EXIT_PASS, Verdict.FAIL: EXIT_FAIL,
     Verdict.ERROR: EXIT_ERROR, Verdict.ABORTED: EXIT_ABORTED,
 }
-SIMULATED_RESOURCE = "simulated"
 DEFAULT_RESULTS_DIR = Path("results")  # where `run` writes and `results list` looks
 
 console = Console()
@@ -184,6 +184,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except DatabaseUnavailable as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         return EXIT_ERROR
+    # Everything imported so far lives as long as the process: keep it out of the cyclic
+    # garbage collector's full passes, which otherwise walk ~200 000 objects and stalled the
+    # server for 150-260 ms at a time under load (benchmarks/service_load.py).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port)
     return EXIT_PASS
 
@@ -325,10 +330,6 @@ def _bench(path: Path | None, plan: Plan | None = None) -> tuple[BenchDefinition
     return load_bench(path), Path(path).read_text(encoding="utf-8")
 
 
-def _is_simulated(bench: BenchDefinition) -> bool:
-    return all(e.resource == SIMULATED_RESOURCE for e in bench.instruments.values())
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from benchbot.runner import RunRequest  # heavy imports only when running
 
@@ -404,7 +405,7 @@ def _launch(request: RunRequest, resume_from: Path | None, session: int = 0) -> 
     console.print(f"plan [bold]{plan.name}[/] v{plan.version} · DUT {plan.dut.part_number} "
                   f"s/n {plan.dut.serial} · bench [bold]{bench.name}[/]")
     with _sigterm_as_interrupt():
-        if _is_simulated(bench):
+        if bench.fully_simulated:
             seed = (bench.simulation or {}).get("seed")
             with simbench.running(bench, plan.dut.part_number, session) as (served, _):
                 again = f", resumed session {session}" if session else ""

@@ -120,10 +120,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache, cached_property
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-from scipy import signal as ssig
+
+
+def _signal() -> ModuleType:
+    """``scipy.signal``, imported on first use: it costs ~70 MB and half a second, and the NR
+    tables here are also read by the plan validator in processes that never synthesise a
+    waveform (``benchbot validate``, an idle bench agent)."""
+    from scipy import signal
+
+    return signal
+
 
 #: TS 38.104 Table 5.3.2-1, N_RB per (SCS kHz) -> {channel bandwidth MHz: N_RB}
 N_RB_TABLE: dict[int, dict[int, int]] = {
@@ -594,7 +604,7 @@ def resample_iq(iq: np.ndarray, fs_in_hz: float, fs_out_hz: float) -> np.ndarray
     if np.isclose(fs_in_hz, fs_out_hz, rtol=1e-12):
         return x.copy()
     r = _rate_ratio(fs_in_hz, fs_out_hz)
-    return ssig.resample_poly(x, r.numerator, r.denominator)
+    return _signal().resample_poly(x, r.numerator, r.denominator)
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,7 +631,7 @@ class ChannelFilter:
 
     def taps(self) -> np.ndarray:
         cutoff = (self.pass_edge_hz + self.stop_edge_hz) / 2
-        return ssig.firwin(self.n_taps, cutoff, window=("kaiser", self.kaiser_beta),
+        return _signal().firwin(self.n_taps, cutoff, window=("kaiser", self.kaiser_beta),
                            fs=self.sample_rate_hz)
 
     def describe(self) -> str:
@@ -641,7 +651,7 @@ def design_channel_filter(bandwidth_mhz: int, scs_khz: int, sample_rate_hz: floa
     if f_stop >= sample_rate_hz / 2:
         raise ValueError(f"sample rate {sample_rate_hz} Hz too low for the channel filter "
                          f"(stopband edge {f_stop} Hz)")
-    n_taps, beta = ssig.kaiserord(attenuation_db, (f_stop - f_pass) / (sample_rate_hz / 2))
+    n_taps, beta = _signal().kaiserord(attenuation_db, (f_stop - f_pass) / (sample_rate_hz / 2))
     return ChannelFilter(f_pass, f_stop, float(attenuation_db), int(n_taps) | 1, float(beta),
                          float(sample_rate_hz))
 
@@ -653,8 +663,8 @@ def _filter_circular(iq: np.ndarray, taps: np.ndarray) -> np.ndarray:
         raise ValueError(f"waveform ({iq.size} samples) shorter than the channel filter")
     ext = np.concatenate((iq[iq.size - half:], iq, iq[:half]))
     # real taps: filtering I and Q separately uses real FFTs (~5x faster than complex oaconvolve)
-    out = ssig.oaconvolve(ext.real, taps, mode="valid").astype(np.complex128)
-    out.imag = ssig.oaconvolve(ext.imag, taps, mode="valid")
+    out = _signal().oaconvolve(ext.real, taps, mode="valid").astype(np.complex128)
+    out.imag = _signal().oaconvolve(ext.imag, taps, mode="valid")
     return out
 
 

@@ -36,6 +36,7 @@ from benchmarks import (
     plan_walltime,
     query_overhead,
     s_matrix_fetch,
+    service_load,
     trace_fetch,
 )
 from benchmarks._harness import Row
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "nr_analysis": nr_analysis,
     "n78_plan": n78_plan,
     "s_matrix_fetch": s_matrix_fetch,
+    "service_load": service_load,
 }
 
 

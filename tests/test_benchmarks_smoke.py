@@ -22,7 +22,7 @@ RUN = ROOT / "benchmarks" / "run.py"
 
 
 @pytest.mark.parametrize("name", ["query_overhead", "plan_walltime", "trace_fetch", "nr_analysis",
-                                  "s_matrix_fetch"])
+                                  "s_matrix_fetch", "service_load"])
 def test_quick_run_returns_finite_positive_numbers(name: str, tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run(
@@ -38,3 +38,7 @@ def test_quick_run_returns_finite_positive_numbers(name: str, tmp_path: Path) ->
         assert isinstance(value, int | float), key
         assert math.isfinite(value) and value > 0, (key, value)
     assert "benchmark" in proc.stdout and "ratio" in proc.stdout  # the table was printed
+    if name == "service_load":  # every request of every phase answered as expected
+        for key, sent in result.items():
+            if key.endswith(".sent"):
+                assert result[key.removesuffix(".sent") + ".ok"] == sent, (key, proc.stderr)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from sqlalchemy import select
 
 from benchbot.service import queries, scheduling
@@ -26,7 +26,7 @@ from benchbot.service.api_models import (
     ScheduleIn,
     error_responses,
 )
-from benchbot.service.api_views import booking_detail_out, booking_out
+from benchbot.service.api_views import booking_detail_out, booking_summary_out, json_response
 from benchbot.service.auth import Principal
 from benchbot.service.db import Database
 from benchbot.service.errors import BenchBooked, IllegalTransition, ServiceError
@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 @router.post("", response_model=BookingDetailOut, status_code=status.HTTP_201_CREATED,
              responses=error_responses(401, 403, 422))
-def create_booking(body: BookingIn, principal: Customer, db: Db) -> BookingDetailOut:
+def create_booking(body: BookingIn, principal: Customer, db: Db) -> Response:
     """Book a catalogue service for your DUTs within a requested window (status
     ``requested``; the lab confirms and schedules it)."""
     with db.write_session() as session:
@@ -51,8 +51,8 @@ def create_booking(body: BookingIn, principal: Customer, db: Db) -> BookingDetai
             catalogue_entry_id=body.catalogue_entry_id, dut_description=body.dut_description,
             dut_quantity=body.dut_quantity, window_start=body.window_start,
             window_end=body.window_end)
-        public_id = booking.public_id
-    return _detail(db, principal, public_id)
+        # read back in the same transaction: the booking has no job yet
+        return json_response(booking_detail_out(booking), status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[BookingOut], responses=error_responses(401, 422))
@@ -61,20 +61,19 @@ def list_bookings(principal: Caller, db: Db,
                   bench: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$",
                                                      description="bench name")] = None,
                   limit: Annotated[int, Query(ge=1, le=queries.MAX_LIST)] = 100
-                  ) -> list[BookingOut]:
+                  ) -> Response:
     """Bookings, newest first: a customer's own organisation's; lab staff see every
     organisation's. Filter by ``status`` (repeatable) and ``bench`` (name)."""
     with db.session() as session:
-        rows = queries.find_bookings(session, scope=scope_of(principal),
-                                     statuses=sorted({s.value for s in status_}),
-                                     bench_name=bench,
-                                     limit=limit)
-        return [booking_out(b) for b in rows]
+        rows = queries.booking_summaries(session, scope=scope_of(principal),
+                                         statuses=sorted({s.value for s in status_}),
+                                         bench_name=bench, limit=limit)
+    return json_response([booking_summary_out(row) for row in rows])
 
 
 @router.get("/{booking_id}", response_model=BookingDetailOut,
             responses=error_responses(401, 404, 422))
-def get_booking(booking_id: BookingPublicId, principal: Caller, db: Db) -> BookingDetailOut:
+def get_booking(booking_id: BookingPublicId, principal: Caller, db: Db) -> Response:
     """One booking with its jobs' state and progress."""
     return _detail(db, principal, booking_id)
 
@@ -82,12 +81,12 @@ def get_booking(booking_id: BookingPublicId, principal: Caller, db: Db) -> Booki
 @router.post("/{booking_id}/cancel", response_model=BookingDetailOut,
              responses=error_responses(401, 403, 404, 409, 422))
 def cancel_booking(booking_id: BookingPublicId, body: CancelIn, principal: Caller, db: Db
-                   ) -> BookingDetailOut:
+                   ) -> Response:
     """Cancel a booking: at once if it is not running yet; a running one's job is asked to
     abort (the bench goes to its safe state) and the booking ends when the agent reports.
     Customers cancel their own organisation's bookings, staff any."""
     booking = _resolve(db, principal, booking_id)
-    with _public_errors(db, booking):
+    with public_errors(db, booking):
         scheduling.cancel_booking(db, actor_id=principal.user_id, booking_id=booking.id,
                                   reason=body.reason)
     return _detail(db, principal, booking_id)
@@ -95,10 +94,10 @@ def cancel_booking(booking_id: BookingPublicId, body: CancelIn, principal: Calle
 
 @router.post("/{booking_id}/confirm", response_model=BookingDetailOut,
              responses=error_responses(401, 403, 404, 409, 422))
-def confirm_booking(booking_id: BookingPublicId, principal: Staff, db: Db) -> BookingDetailOut:
+def confirm_booking(booking_id: BookingPublicId, principal: Staff, db: Db) -> Response:
     """requested → confirmed: the lab accepts the booking."""
     booking = _resolve(db, principal, booking_id)
-    with _public_errors(db, booking):
+    with public_errors(db, booking):
         scheduling.confirm_booking(db, actor_id=principal.user_id, booking_id=booking.id)
     return _detail(db, principal, booking_id)
 
@@ -106,7 +105,7 @@ def confirm_booking(booking_id: BookingPublicId, principal: Staff, db: Db) -> Bo
 @router.post("/{booking_id}/schedule", response_model=BookingDetailOut,
              responses=error_responses(401, 403, 404, 409, 422))
 def schedule_booking(booking_id: BookingPublicId, principal: Staff, db: Db,
-                     body: Annotated[ScheduleIn | None, Body()] = None) -> BookingDetailOut:
+                     body: Annotated[ScheduleIn | None, Body()] = None) -> Response:
     """confirmed → scheduled: the earliest free slot on a capable bench (or only on
     ``bench_id``), or exactly at ``start``; queues the booking's job. 409 names the booking
     in the way when an exact slot is taken."""
@@ -116,7 +115,7 @@ def schedule_booking(booking_id: BookingPublicId, principal: Staff, db: Db,
 @router.post("/{booking_id}/reschedule", response_model=BookingDetailOut,
              responses=error_responses(401, 403, 404, 409, 422))
 def reschedule_booking(booking_id: BookingPublicId, principal: Staff, db: Db,
-                       body: Annotated[ScheduleIn | None, Body()] = None) -> BookingDetailOut:
+                       body: Annotated[ScheduleIn | None, Body()] = None) -> Response:
     """Move a scheduled booking whose job has not started: to ``start`` exactly, or the
     earliest free slot from now on (optionally only on ``bench_id``)."""
     return _place(db, principal, booking_id, body or ScheduleIn(),
@@ -124,9 +123,9 @@ def reschedule_booking(booking_id: BookingPublicId, principal: Staff, db: Db,
 
 
 def _place(db: Database, principal: Principal, public_id: str, body: ScheduleIn,
-           operation: Callable[..., Booking]) -> BookingDetailOut:
+           operation: Callable[..., Booking]) -> Response:
     booking = _resolve(db, principal, public_id)
-    with _public_errors(db, booking):
+    with public_errors(db, booking):
         operation(db, actor_id=principal.user_id, booking_id=booking.id,
                   bench_id=body.bench_id, start=body.start)
     return _detail(db, principal, public_id)
@@ -137,14 +136,14 @@ def _resolve(db: Database, principal: Principal, public_id: str) -> Booking:
         return queries.find_booking(session, scope=scope_of(principal), public_id=public_id)
 
 
-def _detail(db: Database, principal: Principal, public_id: str) -> BookingDetailOut:
+def _detail(db: Database, principal: Principal, public_id: str) -> Response:
     with db.session() as session:
-        return booking_detail_out(queries.find_booking(session, scope=scope_of(principal),
-                                                       public_id=public_id))
+        return json_response(booking_detail_out(queries.find_booking(
+            session, scope=scope_of(principal), public_id=public_id)))
 
 
 @contextmanager
-def _public_errors(db: Database, booking: Booking) -> Iterator[None]:
+def public_errors(db: Database, booking: Booking) -> Iterator[None]:
     """Domain errors name bookings by their keys; the API names them by public id."""
     try:
         yield

@@ -42,18 +42,21 @@ _cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False,
 _bearer_scheme = HTTPBearer(auto_error=False, description="API token (POST /api/auth/tokens)")
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     return request.app.state.db
 
 
-def auth_settings(request: Request) -> AuthSettings:
+async def auth_settings(request: Request) -> AuthSettings:
     return request.app.state.auth_settings
 
 
-def data_dir(request: Request) -> Path:
+async def data_dir(request: Request) -> Path:
     return request.app.state.data_dir
 
 
+# The dependencies that only read or compare are ``async def``: FastAPI runs a plain ``def``
+# dependency in its thread pool, a hand-off that cost more than the work (benchmarks/
+# service_load.py). Anything that touches the database stays in the thread pool.
 Db = Annotated[Database, Depends(database)]
 Settings = Annotated[AuthSettings, Depends(auth_settings)]
 DataDir = Annotated[Path, Depends(data_dir)]
@@ -99,20 +102,20 @@ async def _presented_csrf_token(request: Request) -> str | None:
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def require_staff(principal: Caller) -> Principal:
+async def require_staff(principal: Caller) -> Principal:
     if not principal.is_staff:
         raise PermissionDenied(f"a {principal.role} may not do this: lab engineers and admins "
                                "only")
     return principal
 
 
-def require_admin(principal: Caller) -> Principal:
+async def require_admin(principal: Caller) -> Principal:
     if not principal.is_admin:
         raise PermissionDenied(f"a {principal.role} may not do this: lab admins only")
     return principal
 
 
-def require_customer(principal: Caller) -> Principal:
+async def require_customer(principal: Caller) -> Principal:
     if principal.is_staff:
         raise PermissionDenied("bookings are made by customers (lab staff schedule them)")
     return principal

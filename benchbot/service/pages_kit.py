@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from benchbot.service.api_deps import SESSION_COOKIE, database
+from benchbot.service.api_deps import SESSION_COOKIE
 from benchbot.service.auth import (
     CsrfRefused,
     LoginLocked,
@@ -118,7 +118,7 @@ def caller_or_none(request: Request) -> Principal | None:
     if not cookie:
         return None
     try:
-        return authenticate(database(request), cookie, kind=SessionKind.BROWSER,
+        return authenticate(request.app.state.db, cookie, kind=SessionKind.BROWSER,
                             settings=request.app.state.auth_settings)
     except NotAuthenticated:
         return None
@@ -146,6 +146,8 @@ _ERROR_TITLES = {401: "Sign in needed", 403: "Not allowed", 404: "Not found",
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
+    """The HTML error page (``error.html``) with the status, its title and ``message``, for the
+    signed-in caller if any (their navigation)."""
     return render(request, "error.html", {"status": status_code, "message": message,
                                           "title": _ERROR_TITLES.get(status_code, "Error")},
                   me=caller_or_none(request), status_code=status_code)

@@ -34,6 +34,7 @@ from benchbot.service import agent_jobs, agent_tokens, agent_uploads
 from benchbot.service.agent_jobs import DEFAULT_LEASE_S
 from benchbot.service.agent_tokens import BenchAgentIdentity
 from benchbot.service.api_deps import Admin, DataDir, Db
+from benchbot.service.api_models import ErrorOut
 from benchbot.service.db import Database
 from benchbot.service.local_agents import LocalAgents
 
@@ -112,10 +113,6 @@ class AgentTokenOut(BaseModel):
     token_id: int
     bench: str
     token: str = Field(description="shown only in this answer (stored as its SHA-256)")
-
-
-class ErrorOut(BaseModel):
-    detail: str
 
 
 _ERRORS: dict[int | str, dict] = {

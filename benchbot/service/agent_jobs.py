@@ -271,9 +271,12 @@ def _close(job: Job, booking: Booking, status: RunStatus, verdict: RunVerdict,
 
 
 def _await_decision(job: Job, at: datetime, reason: str) -> None:
-    """The job waits for an engineer (its booking keeps its status and says why)."""
+    """The job waits for an engineer (its booking keeps its status and says why). The
+    detail (agent, lease, error) stays on the job, which only lab staff see: the customer's
+    booking says what happens next, without the lab's internal names."""
     job.change_state(JobState.NEEDS_DECISION, at, reason)
-    job.booking.status_reason = f"job {job.id} waits for an engineer's decision: {reason}"
+    job.booking.status_reason = ("the run stopped before it finished; a lab engineer checks "
+                                 "the bench and decides whether it runs again")
 
 
 def _on_held_job(db: Database, agent: BenchAgentIdentity, agent_id: str, job_id: int,

@@ -70,6 +70,8 @@ def _retry(session: Session, job: Job, booking: Booking, reason: str, at: dateti
     job.change_state(JobState.LOST, at, f"lost; retried as a new job: {reason}")
     if booking.status == BookingStatus.RUNNING:
         booking.change_status(BookingStatus.SCHEDULED, at, f"retry after a lost job: {reason}")
+    else:  # still scheduled (lost before it reported a start): replace the waiting note
+        booking.status_reason, booking.updated_at = f"retry after a lost job: {reason}", at
     session.flush()  # the lost job is closed before the new one opens (one open job each)
     new_job = Job(booking_id=booking.id, bench_id=job.bench_id, state=JobState.QUEUED.value,
                   retry_of_job_id=job.id, created_at=at)

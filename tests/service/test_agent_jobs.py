@@ -145,6 +145,8 @@ def test_an_expired_lease_waits_for_a_decision_and_never_requeues(db: Database,
     lost = _job(db, job.job_id)
     assert lost.state == "needs_decision" and "lease expired" in (lost.state_reason or "")
     assert booking(db, first).status == "running"
+    told = booking(db, first).status_reason or ""  # the customer's words: no lab internals
+    assert "engineer" in told and "pc/1" not in told and str(job.job_id) not in told
     # never handed out again, and the bench stays busy (the DUT may still be powered)
     assert claim_next_job(db, agent.identity, "pc/2", LEASE_S, now=late) is None
     for call in (lambda: heartbeat(db, agent.identity, "pc/1", job.job_id, LEASE_S, now=late),

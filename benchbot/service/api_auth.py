@@ -35,13 +35,17 @@ def me_out(principal: Principal) -> MeOut:
                  csrf_token=principal.csrf_token)
 
 
-def _cookie_secure(request: Request, settings: AuthSettings) -> bool:
+def cookie_secure(request: Request, settings: AuthSettings) -> bool:
+    """Whether cookies get the Secure flag: as configured, else when the request came over
+    https."""
     if settings.cookie_secure is not None:
         return settings.cookie_secure
     return request.url.scheme == "https"
 
 
-def _current_session_id(request: Request, db: Db, settings: AuthSettings) -> int | None:
+def current_session_id(request: Request, db: Db, settings: AuthSettings) -> int | None:
+    """The id of the browser session the request's cookie names, or None (no cookie, or an
+    ended session): a new sign-in replaces it."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -52,9 +56,10 @@ def _current_session_id(request: Request, db: Db, settings: AuthSettings) -> int
         return None
 
 
-def _clear_cookie(response: Response, request: Request, settings: AuthSettings) -> None:
+def clear_cookie(response: Response, request: Request, settings: AuthSettings) -> None:
+    """Tell the browser to drop the session cookie."""
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=_cookie_secure(request, settings))
+                           secure=cookie_secure(request, settings))
 
 
 @router.post("/login", response_model=MeOut, responses=error_responses(401, 422, 429))
@@ -65,10 +70,10 @@ def login(body: LoginIn, request: Request, response: Response, db: Db,
     issued = auth.login(db, email=body.email, password=body.password,
                         kind=SessionKind.BROWSER, settings=settings,
                         name=request.headers.get("user-agent", "")[:200],
-                        replaces_session_id=_current_session_id(request, db, settings))
+                        replaces_session_id=current_session_id(request, db, settings))
     response.set_cookie(SESSION_COOKIE, issued.secret,
                         max_age=int(settings.session_absolute.total_seconds()), path="/",
-                        httponly=True, samesite="lax", secure=_cookie_secure(request, settings))
+                        httponly=True, samesite="lax", secure=cookie_secure(request, settings))
     return me_out(issued.principal)
 
 
@@ -89,7 +94,7 @@ def logout(principal: Caller, request: Request, db: Db, settings: Settings) -> R
     """End this session (or revoke the API token used)."""
     auth.logout(db, principal)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookie(response, request, settings)
+    clear_cookie(response, request, settings)
     return response
 
 
@@ -107,5 +112,5 @@ def change_password(body: PasswordChangeIn, principal: Caller, request: Request,
     included (sign in again)."""
     ended = auth.change_password(db, principal, current_password=body.current_password,
                                  new_password=body.new_password)
-    _clear_cookie(response, request, settings)
+    clear_cookie(response, request, settings)
     return PasswordChangedOut(sessions_ended=ended)

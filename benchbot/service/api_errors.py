@@ -8,6 +8,8 @@ never a 500 for bad input.
   throttle (with ``Retry-After``).
 * Database refusals that slip past the checks: a constraint (IntegrityError) is a 409, a value
   the column cannot hold (DataError) a 422.
+* An unknown URL: under ``/api`` the JSON 404; anywhere else (a page address typed or
+  followed in a browser) the HTML 404 page with the signed-in caller's navigation.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from benchbot.service.auth import LoginLocked, LoginRefused, NotAuthenticated
 from benchbot.service.errors import (
@@ -29,6 +34,7 @@ from benchbot.service.errors import (
     PermissionDenied,
     ServiceError,
 )
+from benchbot.service.pages_kit import error_page
 from benchbot.service.scheduling import is_overlap_violation
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, integrity_error)
     app.add_exception_handler(DataError, data_error)
     app.add_exception_handler(OperationalError, operational_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 def _status(exc: ServiceError) -> int:
@@ -66,6 +73,22 @@ def service_error(_: Request, exc: Exception) -> JSONResponse:
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def is_api_path(path: str) -> bool:
+    """Whether ``path`` is the JSON API's (``/api`` and below) rather than a page's."""
+    return path == "/api" or path.startswith("/api/")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, a missing static file, ...): a 404 outside
+    ``/api`` is the HTML error page; everything else FastAPI's JSON answer."""
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path
+    if exc.status_code == 404 and not is_api_path(path):
+        shown = path if len(path) <= 120 else f"{path[:120]}…"
+        return await run_in_threadpool(error_page, request, 404, f"there is no page at {shown}")
+    return await http_exception_handler(request, exc)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:

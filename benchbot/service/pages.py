@@ -24,8 +24,8 @@ from fastapi import APIRouter, Form, Path, Query, Request, Response, routing
 
 from benchbot.plan import PlanError, parse_plan
 from benchbot.service import auth, queries, scheduling
-from benchbot.service.api_auth import _clear_cookie, _cookie_secure, _current_session_id
-from benchbot.service.api_bookings import _public_errors
+from benchbot.service.api_auth import clear_cookie, cookie_secure, current_session_id
+from benchbot.service.api_bookings import public_errors
 from benchbot.service.api_deps import SESSION_COOKIE, Caller, Customer, Db, Settings, scope_of
 from benchbot.service.api_views import booking_detail_out, run_out
 from benchbot.service.auth import CsrfRefused, LoginLocked, LoginRefused, Principal
@@ -80,7 +80,7 @@ def login_form(request: Request, settings: Settings, next: str = "/", done: str 
     response = _login_page(request, token, safe_next(next), FormErrors(), "",
                            notice=NOTICES.get(done, ""))
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True,
-                        samesite="strict", secure=_cookie_secure(request, settings))
+                        samesite="strict", secure=cookie_secure(request, settings))
     return response
 
 
@@ -102,7 +102,7 @@ def login(request: Request, db: Db, settings: Settings, email: Text = "", passwo
             issued = auth.login(db, email=email, password=password, kind=SessionKind.BROWSER,
                                 settings=settings,
                                 name=request.headers.get("user-agent", "")[:200],
-                                replaces_session_id=_current_session_id(request, db, settings))
+                                replaces_session_id=current_session_id(request, db, settings))
         except InvalidInput as exc:
             errors.add(exc)
         except LoginRefused as exc:
@@ -114,7 +114,7 @@ def login(request: Request, db: Db, settings: Settings, email: Text = "", passwo
             response.set_cookie(SESSION_COOKIE, issued.secret,
                                 max_age=int(settings.session_absolute.total_seconds()),
                                 path="/", httponly=True, samesite="lax",
-                                secure=_cookie_secure(request, settings))
+                                secure=cookie_secure(request, settings))
             response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
             return response
     return _login_page(request, expected, safe_next(next), errors, email, status_code=status)
@@ -131,7 +131,7 @@ def _login_page(request: Request, token: str, next_path: str, errors: FormErrors
 def logout(request: Request, me: Caller, db: Db, settings: Settings) -> Response:
     auth.logout(db, me)
     response = redirect("/login?done=signed-out")
-    _clear_cookie(response, request, settings)
+    clear_cookie(response, request, settings)
     return response
 
 
@@ -266,7 +266,7 @@ def cancel(request: Request, booking_id: PublicId, me: Caller, db: Db, reason: T
         view = _booking_view(db, me, booking_id, request.app.state.data_dir)
         return render(request, "booking.html", {**view, "notice": "", "errors": errors},
                       me=me, status_code=422)
-    with _public_errors(db, booking):
+    with public_errors(db, booking):
         scheduling.cancel_booking(db, actor_id=me.user_id, booking_id=booking.id,
                                   reason=reason.strip())
     return redirect(f"/bookings/{booking_id}?done=cancel")

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 
 from benchbot.service import decisions, queries, scheduling
-from benchbot.service.api_bookings import _public_errors
+from benchbot.service.api_bookings import public_errors
 from benchbot.service.api_deps import Db, Staff, scope_of
 from benchbot.service.api_models import MAX_DB_INT, BookingDetailOut, CalendarSlotOut
 from benchbot.service.api_views import (
@@ -92,7 +92,7 @@ def _act(request: Request, me: Principal, db: Database, public_id: str, done: st
         booking = queries.find_booking(session, scope=scope_of(me), public_id=public_id)
     errors = FormErrors()
     try:
-        with _public_errors(db, booking):
+        with public_errors(db, booking):
             action(booking.id)  # type: ignore[operator]
     except InvalidInput as exc:
         errors.add(exc)

@@ -7,8 +7,9 @@ catalogue service; an engineer (a second browser context) confirms and schedules
 agent runs it on the simulated bench while the customer's page shows its progress and then the
 verdict; the customer downloads the PDF report and the HDF5 record (bytes and SHA-256 checked
 against the API's answer). Another customer gets 404 pages for the booking and its files; the
-engineer's calendar shows the slot; a bad field is named next to it; a POST without the CSRF
-token is refused; a lost job is decided on its page.
+engineer's calendar shows the slot; an unknown address is the HTML 404 page (the API keeps its
+JSON 404); a bad field is named next to it; a POST without the CSRF token is refused; a lost
+job is decided on its page (the lab's other decisions: test_pages_lab.py).
 
 Screenshots (1280x900 PNG) of each main page go to a folder under pytest's tmp_path, printed
 at the end, and are copied to ``$BENCHBOT_PAGES_SCREENSHOTS`` when it names a folder.
@@ -30,7 +31,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 from sqlalchemy import select
 
 from benchbot.service import pages
@@ -53,6 +62,7 @@ BENCH = "simulated-keysight"
 PASSWORD = "page-test-password-1234"
 ANN, BOB, ENGINEER = "ann@alpha.example", "bob@beta.example", "erin@benchbot.local"
 TIMEOUT_MS = 30_000
+LOST_AGENT = "bench-pc-7/4242"  # the agent that claimed a job and went silent
 
 
 @dataclass
@@ -334,6 +344,35 @@ def test_another_customer_gets_not_found_pages(people: Service, browser: Browser
     context.close()
 
 
+def test_an_unknown_address_is_the_not_found_page(people: Service, browser: Browser) -> None:
+    """A page address nobody serves: the HTML 404 page with the caller's navigation (or the
+    sign-in link); under /api the API's JSON 404 stays."""
+    s = people
+    context = new_context(browser, s)
+    ann = sign_in(context, s, ANN)
+    answer = ann.goto("/bookings-of-last-year?page=2")
+    assert answer is not None and answer.status == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    expect(ann.locator("h1")).to_have_text("404 · Not found")
+    expect(ann.locator(".lead")).to_contain_text("no page at /bookings-of-last-year")
+    expect(ann.locator("nav a[href='/bookings']")).to_have_text("My bookings")  # signed in
+    expect(ann.locator(".who")).to_contain_text(ANN)
+    shot(s, ann, "17-unknown-address")
+    for path in ("/api/no-such-endpoint", "/api/bookings/x/y/z", "/api"):
+        api = context.request.get(path)
+        assert api.status == 404, path
+        assert api.headers["content-type"] == "application/json", path
+        assert api.json() == {"detail": "Not Found"}, path
+    anonymous = new_context(browser, s)
+    page = anonymous.new_page()
+    answer = page.goto("/lab/nothing-here")
+    assert answer is not None and answer.status == 404
+    expect(page.locator("h1")).to_contain_text("404")
+    expect(page.locator(".who a[href='/login']")).to_have_text("Sign in")
+    anonymous.close()
+    context.close()
+
+
 # how each page keeps organisations and roles apart (a page added without a rule fails below)
 PUBLIC, OWN, CUSTOMER, SCOPED_LIST, SCOPED, STAFF, ADMIN = (
     "public", "own session", "customers only", "lists the caller's organisation",
@@ -478,16 +517,10 @@ def test_a_lost_job_is_decided_on_its_page(people: Service, browser: Browser) ->
     lab = new_context(browser, s)
     erin = sign_in(lab, s, ENGINEER)
     assert lab.request.get("/admin/audit").status == 403  # an engineer is no admin
-    booking_id = _scheduled_tomorrow(s, browser, erin)
-    _lose_its_job(s, booking_id)
-
-    def listed() -> bool:  # once the service's sweeper has found the expired lease
-        erin.goto("/lab/decisions")
-        return erin.locator(".card", has_text=booking_id).count() > 0
-
-    wait_for(listed, timeout_s=30, every_s=0.5)
-    card = erin.locator(".card", has_text=booking_id)
-    expect(card).to_contain_text("bench-pc-7/4242")
+    booking_id = scheduled_tomorrow(s, browser, erin)
+    lose_its_job(s, booking_id)
+    card = lost_job_card(erin, booking_id)
+    expect(card).to_contain_text(LOST_AGENT)
     expect(card).to_contain_text("lease expired")
     shot(s, erin, "15-lab-lost-jobs")
     card.locator("button:has-text('Mark failed')").click()
@@ -511,7 +544,7 @@ def test_a_lost_job_is_decided_on_its_page(people: Service, browser: Browser) ->
     admin.close()
 
 
-def _scheduled_tomorrow(s: Service, browser: Browser, erin: Page) -> str:
+def scheduled_tomorrow(s: Service, browser: Browser, erin: Page) -> str:
     """A booking of Ann's that the engineer schedules on the simulated bench tomorrow."""
     context = new_context(browser, s)
     ann = sign_in(context, s, ANN)
@@ -532,7 +565,7 @@ def _scheduled_tomorrow(s: Service, browser: Browser, erin: Page) -> str:
     return booking_id
 
 
-def _lose_its_job(s: Service, booking_id: str) -> None:
+def lose_its_job(s: Service, booking_id: str) -> None:
     """Its job as if an agent had claimed it and then gone silent (its lease ran out)."""
     db = Database(s.database)
     try:
@@ -540,10 +573,21 @@ def _lose_its_job(s: Service, booking_id: str) -> None:
             job = session.scalars(select(Job).join(Booking).where(
                 Booking.public_id == booking_id)).one()
             job.change_state(JobState.CLAIMED)
-            job.agent_id = "bench-pc-7/4242"
+            job.agent_id = LOST_AGENT
             job.lease_until = utcnow() - timedelta(seconds=1)
     finally:
         db.dispose()
+
+
+def lost_job_card(erin: Page, booking_id: str) -> Locator:
+    """The booking's card on the lost-jobs page, once the service's sweeper has found the
+    expired lease (the page is loaded again until it is listed)."""
+    def listed() -> bool:
+        erin.goto("/lab/decisions")
+        return erin.locator(".card", has_text=booking_id).count() > 0
+
+    wait_for(listed, timeout_s=30, every_s=0.5)
+    return erin.locator(".card", has_text=booking_id)
 
 
 @pytest.mark.parametrize(("asked", "goes_to"), [

@@ -206,7 +206,12 @@ class PageRoute(APIRoute):
 # --- form fields ------------------------------------------------------------------------------
 
 class FormErrors(dict[str, str]):
-    """Field name → reason, shown next to the field."""
+    """Field name → reason, shown next to the field; ``entered``: what was typed, shown
+    again in the refused form."""
+
+    def __init__(self, entered: Mapping[str, str] | None = None, **reasons: str) -> None:
+        super().__init__(**reasons)
+        self.entered = dict(entered or {})
 
     def add(self, exc: InvalidInput) -> None:
         self.setdefault(exc.field, exc.reason)

@@ -85,12 +85,12 @@ def _next_minute() -> datetime:
 
 
 def _act(request: Request, me: Principal, db: Database, public_id: str, done: str,
-         action: object) -> Response:
+         action: object, entered: dict[str, str] | None = None) -> Response:
     """Run ``action(booking id)`` on the booking found through the caller's scope; a refusal
-    is shown next to the booking (InvalidInput next to its field)."""
+    is shown next to the booking (InvalidInput next to its field), with what was ``entered``."""
     with db.session() as session:
         booking = queries.find_booking(session, scope=scope_of(me), public_id=public_id)
-    errors = FormErrors()
+    errors = FormErrors(entered)
     try:
         with public_errors(db, booking):
             action(booking.id)  # type: ignore[operator]
@@ -132,7 +132,8 @@ def _place(request: Request, me: Principal, db: Database, public_id: str, how: s
         bench, at = _placement(how, bench_id, start)
         operation(db, actor_id=me.user_id, booking_id=pk, bench_id=bench, start=at)
 
-    return _act(request, me, db, public_id, "rescheduled" if reschedule else "scheduled", place)
+    return _act(request, me, db, public_id, "rescheduled" if reschedule else "scheduled", place,
+                {"bench_id": bench_id, "start": start})
 
 
 @router.post("/lab/bookings/{booking_id}/schedule")

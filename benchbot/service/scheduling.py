@@ -194,7 +194,8 @@ def _place(db: Database, actor_id: int, booking_id: int, bench_id: int | None,
     if start is not None:
         _check_aware("start", start)
         if start < at - timedelta(minutes=1):
-            raise InvalidInput("start", f"{start.isoformat()} is in the past")
+            raise InvalidInput("start", f"{start.astimezone(UTC):%Y-%m-%d %H:%M} UTC is in the "
+                               f"past (now {at:%Y-%m-%d %H:%M} UTC)")
 
     tried: list[Slot] = []  # the slot of the last attempt (names the bench in a refusal)
 

@@ -118,12 +118,14 @@ def test_a_scheduled_booking_is_moved_from_the_queue(people: Service, browser: B
     item = erin.locator("#queue-scheduled").locator(f"#b-{booking_id}")
     item.locator("summary:has-text('Reschedule')").click()
     item.locator("select[name=bench_id]").select_option(label=BENCH)
-    item.locator("input[name=start]").fill(
-        (datetime.now(UTC) - timedelta(days=1)).strftime(FORM_TIME))
+    past = (datetime.now(UTC) - timedelta(days=1)).strftime(FORM_TIME)
+    item.locator("input[name=start]").fill(past)
     item.locator("button:has-text('Reschedule at this bench and start')").click()
     item = erin.locator("#queue-scheduled").locator(f"#b-{booking_id}")
-    expect(item.locator(".field.has-error .error")).to_contain_text("in the past")
+    expect(item.locator(".field.has-error .error")).to_contain_text(" UTC is in the past")
     expect(item).to_contain_text(before.split(" – ")[0])  # not moved
+    expect(item.locator("input[name=start]")).to_have_value(past)  # what was typed, kept
+    expect(item.locator("select[name=bench_id] option:checked")).to_have_text(BENCH)
     shot(s, erin, "lab-21-reschedule-refused")
     item.locator("select[name=bench_id]").select_option(label=BENCH)
     item.locator("input[name=start]").fill(new_start.strftime(FORM_TIME))

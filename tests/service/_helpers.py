@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from benchbot.service.db import Database
-from benchbot.service.models import Bench, CatalogueEntry, Organisation, User
+from benchbot.service.models import Bench, Booking, CatalogueEntry, Organisation, User
 from benchbot.service.passwords import hash_password
 from benchbot.service.states import OrganisationKind, UserRole
 
@@ -84,3 +87,25 @@ def new_booking(db: Database, lab: Lab, window_start: datetime, window_end: date
     if confirm:
         confirm_booking(db, actor_id=lab.engineer_id, booking_id=booking_id)
     return booking_id
+
+
+def all_at_once(target: Callable[..., None], args: Iterable[tuple[object, ...]]) -> None:
+    """``target(*a)`` for each ``a`` of ``args``, each in its own thread; returns when all have
+    ended (the targets release themselves together, e.g. on a barrier)."""
+    threads = [threading.Thread(target=target, args=a) for a in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def overlapping_slots(db: Database) -> list[tuple[int, int]]:
+    """Pairs of slot-holding bookings (scheduled, running) that overlap on one bench: a
+    double booking. Empty if there is none."""
+    a, b = aliased(Booking), aliased(Booking)
+    holding = ("scheduled", "running")
+    with db.session() as s:
+        return [tuple(row) for row in s.execute(select(a.id, b.id).where(
+            a.id < b.id, a.scheduled_bench_id == b.scheduled_bench_id,
+            a.status.in_(holding), b.status.in_(holding),
+            a.scheduled_start < b.scheduled_end, b.scheduled_start < a.scheduled_end))]

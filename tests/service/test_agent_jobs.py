@@ -41,7 +41,7 @@ from tests.service._agent_helpers import (
     booking,
     scheduled_booking,
 )
-from tests.service._helpers import Lab, hour
+from tests.service._helpers import Lab, all_at_once, hour
 
 LEASE_S = 30.0
 
@@ -105,12 +105,7 @@ def _race(db: Database, agents: dict[str, BenchAgent], at: datetime
             with lock:
                 wins.append((bench, name, job.job_id))
 
-    threads = [threading.Thread(target=claim, args=(bench, f"{bench}/agent-{i}"))
-               for bench in agents for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    all_at_once(claim, ((bench, f"{bench}/agent-{i}") for bench in agents for i in range(4)))
     return wins
 
 

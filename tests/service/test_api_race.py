@@ -13,13 +13,12 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
 from benchbot.service.app import create_app
 from benchbot.service.db import Database
 from benchbot.service.models import Booking
 from tests.service._api import CUSTOMER_A_EMAIL, CUSTOMER_B_EMAIL, ENGINEER_EMAIL, uvicorn_server
-from tests.service._helpers import USER_PASSWORD, Lab, hour
+from tests.service._helpers import USER_PASSWORD, Lab, all_at_once, hour, overlapping_slots
 
 N_CLIENTS = 50
 N_EXACT = 10
@@ -51,22 +50,8 @@ def _race(base: str, tokens: list[str], requests: list[Callable[[httpx.Client], 
             except Exception as exc:  # noqa: BLE001 - the test judges every outcome
                 results[i] = exc
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(requests))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    all_at_once(client, ((i,) for i in range(len(requests))))
     return results
-
-
-def _overlaps(db: Database) -> list[tuple[int, int]]:
-    a, b = aliased(Booking), aliased(Booking)
-    holding = ("scheduled", "running")
-    with db.session() as s:
-        return [tuple(row) for row in s.execute(select(a.id, b.id).where(
-            a.id < b.id, a.scheduled_bench_id == b.scheduled_bench_id,
-            a.status.in_(holding), b.status.in_(holding),
-            a.scheduled_start < b.scheduled_end, b.scheduled_start < a.scheduled_end))]
 
 
 def test_fifty_http_clients_book_and_schedule_at_once(db: Database, lab: Lab,
@@ -107,7 +92,7 @@ def test_fifty_http_clients_book_and_schedule_at_once(db: Database, lab: Lab,
     assert set(refused) <= exact  # every earliest-slot client got a slot
     assert len(refused) >= N_EXACT - 1  # at most one exact start can win
     assert all(BOOKED.fullmatch(d) for d in refused.values()), refused
-    assert _overlaps(db) == []
+    assert overlapping_slots(db) == []
     with db.session() as s:
         slots = s.execute(select(Booking.public_id, Booking.scheduled_start,
                                  Booking.scheduled_end).where(Booking.status == "scheduled")

@@ -14,13 +14,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from benchbot.service.db import Database
 from benchbot.service.errors import BenchBooked, ServiceError
 from benchbot.service.models import Booking
 from benchbot.service.scheduling import is_overlap_violation, schedule_booking
-from tests.service._helpers import Lab, hour
+from tests.service._helpers import Lab, all_at_once, hour, overlapping_slots
 
 N_CLIENTS = 50
 N_EXACT = 10  # clients asking for exactly the window's start; the others take the earliest
@@ -57,22 +56,8 @@ def _run_clients(url: str, work: list, barrier_parties: int) -> list[object]:
         finally:
             db.dispose()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(work))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    all_at_once(client, ((i,) for i in range(len(work))))
     return results
-
-
-def _overlaps(db: Database) -> list[tuple[int, int]]:
-    a, b = aliased(Booking), aliased(Booking)
-    holding = ("scheduled", "running")
-    with db.session() as s:
-        return [tuple(row) for row in s.execute(select(a.id, b.id).where(
-            a.id < b.id, a.scheduled_bench_id == b.scheduled_bench_id,
-            a.status.in_(holding), b.status.in_(holding),
-            a.scheduled_start < b.scheduled_end, b.scheduled_start < a.scheduled_end))]
 
 
 def test_fifty_concurrent_clients_never_double_book(db: Database, lab: Lab) -> None:
@@ -94,7 +79,7 @@ def test_fifty_concurrent_clients_never_double_book(db: Database, lab: Lab) -> N
                for r in refused.values()), refused
     assert set(refused) <= exact  # the earliest-slot clients all got one
     assert len(refused) >= N_EXACT - 1  # at most one exact start can win
-    assert _overlaps(db) == []
+    assert overlapping_slots(db) == []
     with db.session() as s:
         slots = s.execute(select(Booking.id, Booking.scheduled_start, Booking.scheduled_end)
                           .where(Booking.status == "scheduled")
@@ -124,7 +109,7 @@ def test_the_guard_holds_against_raw_concurrent_writes(db: Database, lab: Lab) -
     refused = [r for r in results if r != "written"]
     assert all(isinstance(r, IntegrityError) and is_overlap_violation(r) for r in refused), \
         {type(r).__name__ for r in refused}
-    assert _overlaps(db) == []
+    assert overlapping_slots(db) == []
     with db.session() as s:
         assert s.execute(text("SELECT count(*) FROM bookings WHERE status = 'scheduled'")
                          ).scalar() == 1

@@ -12,7 +12,8 @@ booking that does not exist. Times are shown in UTC and say so; form times are r
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,25 @@ class FormErrors(dict[str, str]):
 
     def add(self, exc: InvalidInput) -> None:
         self.setdefault(exc.field, exc.reason)
+
+    @property
+    def status_code(self) -> int:
+        """422 for fields at fault, 409 for a refusal of the whole action (``form``)."""
+        return 409 if "form" in self else 422
+
+    @contextmanager
+    def refusals(self) -> Iterator[None]:
+        """Collect a refused action: InvalidInput next to its field, any other ServiceError
+        (a state conflict) for the whole form; NotFound and PermissionDenied are not the
+        form's business and become their error page."""
+        try:
+            yield
+        except InvalidInput as exc:
+            self.add(exc)
+        except (NotFound, PermissionDenied):
+            raise
+        except ServiceError as exc:
+            self["form"] = str(exc)
 
 
 def form_int(field: str, text: str, *, low: int, high: int) -> int:

@@ -28,7 +28,7 @@ from benchbot.service.api_views import (
 from benchbot.service.auth import Principal
 from benchbot.service.capabilities import is_capable
 from benchbot.service.db import Database
-from benchbot.service.errors import InvalidInput, NotFound, PermissionDenied, ServiceError
+from benchbot.service.errors import InvalidInput
 from benchbot.service.pages_kit import (
     FormErrors,
     PageRoute,
@@ -91,18 +91,11 @@ def _act(request: Request, me: Principal, db: Database, public_id: str, done: st
     with db.session() as session:
         booking = queries.find_booking(session, scope=scope_of(me), public_id=public_id)
     errors = FormErrors(entered)
-    try:
-        with public_errors(db, booking):
-            action(booking.id)  # type: ignore[operator]
-    except InvalidInput as exc:
-        errors.add(exc)
-    except ServiceError as exc:
-        if isinstance(exc, PermissionDenied | NotFound):
-            raise
-        errors["form"] = str(exc)
+    with errors.refusals(), public_errors(db, booking):
+        action(booking.id)  # type: ignore[operator]
     if errors:
-        status = 422 if "form" not in errors else 409
-        return _queue_page(request, me, db, {public_id: errors}, status_code=status)
+        return _queue_page(request, me, db, {public_id: errors},
+                           status_code=errors.status_code)
     return redirect(f"/lab/queue?done={done}#b-{public_id}")
 
 
@@ -249,19 +242,13 @@ def _decisions_page(request: Request, me: Principal, db: Database,
 def decide(request: Request, job_id: JobId, me: Staff, db: Db, decision: Text = "",
            reason: Text = "") -> Response:
     errors = FormErrors()
-    try:
+    with errors.refusals():
         if decision not in ("retry", "fail"):
             raise InvalidInput("decision", "choose retry (a new job) or fail (the booking)")
         chosen: Literal["retry", "fail"] = "retry" if decision == "retry" else "fail"
         decisions.decide_lost_job(db, actor_id=me.user_id, job_id=job_id, decision=chosen,
                                   reason=reason)
-    except InvalidInput as exc:
-        errors.add(exc)
-    except ServiceError as exc:
-        if isinstance(exc, PermissionDenied | NotFound):
-            raise
-        errors["form"] = str(exc)
     if errors:
         return _decisions_page(request, me, db, {job_id: errors},
-                               status_code=422 if "form" not in errors else 409)
+                               status_code=errors.status_code)
     return redirect("/lab/decisions?done=decided")

@@ -178,12 +178,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             probe.check_reachable()
         finally:
             probe.dispose()
-    except InvalidInput as exc:
-        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
-        return EXIT_INVALID
-    except DatabaseUnavailable as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return EXIT_ERROR
+    except (InvalidInput, DatabaseUnavailable) as exc:
+        return _database_refused(exc)
     # Everything imported so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, which otherwise walk ~200 000 objects and stalled the
     # server for 150-260 ms at a time under load (benchmarks/service_load.py).
@@ -191,6 +187,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port)
     return EXIT_PASS
+
+
+def _database_refused(exc: Exception) -> int:
+    """Report bad service input (``InvalidInput`` names its option: exit 3) or a database that
+    cannot be reached (exit 4)."""
+    from benchbot.service.errors import InvalidInput
+
+    if isinstance(exc, InvalidInput):
+        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
+        return EXIT_INVALID
+    errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return EXIT_ERROR
 
 
 def _loopback_url(host: str, port: int) -> str:
@@ -289,25 +297,18 @@ def cmd_agent_token(args: argparse.Namespace) -> int:
 
     try:
         db = Database(args.database)
-    except InvalidInput as exc:
-        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
-        return EXIT_INVALID
-    try:
-        db.check_reachable()
-        if db.current_revision() != db.head_revision():
-            errors.print(f"[bold red]refused:[/] --database: {db.display_url} is not migrated "
-                         "to this benchbot's schema: start `benchbot serve` on it once",
-                         highlight=False)
-            return EXIT_INVALID
-        new = create_token(db, bench_name=args.bench, label=args.label)
-    except InvalidInput as exc:
-        errors.print(f"[bold red]refused:[/] --{exc}", highlight=False)
-        return EXIT_INVALID
-    except DatabaseUnavailable as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return EXIT_ERROR
-    finally:
-        db.dispose()
+        try:
+            db.check_reachable()
+            if db.current_revision() != db.head_revision():
+                errors.print(f"[bold red]refused:[/] --database: {db.display_url} is not "
+                             "migrated to this benchbot's schema: start `benchbot serve` on "
+                             "it once", highlight=False)
+                return EXIT_INVALID
+            new = create_token(db, bench_name=args.bench, label=args.label)
+        finally:
+            db.dispose()
+    except (InvalidInput, DatabaseUnavailable) as exc:
+        return _database_refused(exc)
     errors.print(f"agent token {new.token_id} for bench {new.bench_name} (shown only now; "
                  f"give it to `benchbot agent --token` or ${AGENT_TOKEN_ENV}):",
                  highlight=False)

@@ -157,12 +157,13 @@ async def _drive(base_url: str, clients: list[Client], content: Content, setting
     plan = [("warm-up", "mix"), ("health", "health"), *((n, n) for n in ENDPOINTS),
             ("health again", "health")]
     out: dict[str, PhaseResult] = {}
+    last: PhaseResult | None = None
     host, _, port = base_url.removeprefix("http://").partition(":")
     async with LoadClient(host, int(port)) as client:
         keepalive = asyncio.create_task(_keep_leases(client, content.held_jobs))
         try:
             for label, workload in plan:
-                if out and _left_backlog(out[list(out)[-1]]):
+                if last is not None and _left_backlog(last):
                     await _settle(client)
                 for bench in hold_again():
                     print(f"service_load: before {label}: the job on {bench} had lost its "
@@ -170,7 +171,8 @@ async def _drive(base_url: str, clients: list[Client], content: Content, setting
                 rate, duration = ((settings.rate_per_s / 2, settings.warmup_s)
                                   if label == "warm-up" else (settings.rate_per_s,
                                                               settings.phase_s))
-                out[label] = await run_phase(client, workloads[workload], rate, duration)
+                out[label] = last = await run_phase(client, workloads[workload], rate,
+                                                    duration)
         finally:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):

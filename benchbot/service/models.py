@@ -62,13 +62,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-PUBLIC_ID_CHARS = 22
-"""Length of a public id: ``secrets.token_urlsafe(16)``, 128 random bits."""
-
-
 def new_public_id() -> str:
-    """A random public id for a booking or a run: what the API shows instead of the
-    sequential key, so ids cannot be enumerated or guessed."""
+    """A random public id for a booking or a run (22 characters, 128 random bits): what the
+    API shows instead of the sequential key, so ids cannot be enumerated or guessed."""
     return secrets.token_urlsafe(16)
 
 
